@@ -1,0 +1,23 @@
+"""The ``Tracker`` protocol."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import supervision as sv
+
+
+@runtime_checkable
+class Tracker(Protocol):
+    """Assigns stable IDs to detections.
+
+    ``update`` returns the *same rows in the same order* as its input (never re-matched by IoU),
+    with ``tracker_id`` set: a positive ID for rows that belong to a confirmed track, ``-1`` for
+    rows not (yet) confirmed. IDs are unique within one tracker for its whole life and never
+    reused, also after ``reset()``, and never shared between two tracker instances.
+    """
+
+    def update(self, detections: sv.Detections, frame: np.ndarray | None = None) -> sv.Detections: ...
+
+    def reset(self) -> None: ...
