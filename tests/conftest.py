@@ -35,7 +35,7 @@ def shared() -> Path:
     return root
 
 
-def require_module(name: str):  # noqa: ANN201 - returns the module
+def require_module(name: str):
     """Import ``name`` or skip; fail instead when ``VTRACK_REQUIRE_ASSETS=1``.
 
     Used for the optional torch/ultralytics stack of export and parity tests.
@@ -50,6 +50,6 @@ def require_module(name: str):  # noqa: ANN201 - returns the module
 
 
 @pytest.fixture(scope="session")
-def ultralytics():  # noqa: ANN201
+def ultralytics():
     """The ultralytics module (export/parity tests only)."""
     return require_module("ultralytics")

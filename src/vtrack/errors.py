@@ -21,3 +21,7 @@ class SourceError(VtrackError):
 
 class ModelError(VtrackError):
     """A model cannot be loaded, is not a supported Ultralytics export, or cannot be exported."""
+
+
+class ExportError(VtrackError):
+    """An exporter cannot write its output, or was used after ``close()``."""

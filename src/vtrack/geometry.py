@@ -129,10 +129,11 @@ class LineSpec:
 
     @property
     def relative(self) -> bool:
-        """True when every coordinate is in ``[0, 1]`` and one is fractional (fractions of W/H)."""
-        return all(0.0 <= c <= 1.0 for c in self.coords) and any(
-            c not in (0.0, 1.0) for c in self.coords
-        )
+        """True when every coordinate is in ``[0, 1]``: fractions of width/height.
+
+        A line in pixels that short (≤ 1.5 px) would be meaningless, so there is no ambiguity.
+        """
+        return all(0.0 <= c <= 1.0 for c in self.coords)
 
     def resolve(self, width: int, height: int) -> Line:
         """Return the line in pixels for a frame of ``width x height``.

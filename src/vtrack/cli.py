@@ -1,0 +1,332 @@
+"""The ``vtrack`` command line: ``run``, ``export``, ``validate-config``.
+
+Errors a user can cause (bad file, bad flag, bad config, bad model) end as one line on stderr and a
+non-zero exit code, never a traceback. Ctrl-C / SIGTERM stop a run cleanly: every output file is
+closed complete and valid for the frames done.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from vtrack import __version__
+from vtrack.config import RunConfig, format_validation_error, lines_from_flags, load_config
+from vtrack.errors import ConfigError, VtrackError
+
+log = logging.getLogger("vtrack")
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 1
+
+app = typer.Typer(
+    name="vtrack",
+    help="Detect, track and count objects in videos, image folders and live streams.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING
+    if verbose == 1:
+        level = logging.INFO
+    elif verbose >= 2:
+        level = logging.DEBUG
+    if quiet:
+        level = logging.ERROR
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False, show_time=False, rich_tracebacks=False)],
+        force=True,
+    )
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"vtrack {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """vtrack: ONNX YOLO detection + tracking + line counting."""
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """Set an event on SIGINT/SIGTERM (the run then finishes its frame and closes its files).
+
+    A second Ctrl-C falls back to the default handler.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        stop.set()
+        log.warning("stopping (signal %s): finishing the current frame and closing outputs", signum)
+
+    old_int = signal.signal(signal.SIGINT, handler)
+    old_term = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def _split_classes(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    if not names:
+        raise ConfigError(f"--classes {text!r}: expected comma-separated class names, e.g. bicycle,person")
+    return names
+
+
+def build_run_config(config: Path | None, overrides: dict[str, Any]) -> RunConfig:
+    """The config file (if any) with command-line flags applied on top.
+
+    Args:
+        config: YAML file path or ``None``.
+        overrides: dotted keys (``"model.conf"``) → values; ``None`` values mean "flag not given".
+    """
+    base = load_config(config) if config is not None else RunConfig()
+    data = base.model_dump(mode="python")
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError("; ".join(format_validation_error(e))) from e
+
+
+@app.command()
+def run(
+    source: Annotated[
+        str | None, typer.Argument(help="Video file, image folder, or glob of images (quote it).")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="ONNX file, .pt checkpoint, or name like yolo11n.")
+    ] = None,
+    imgsz: Annotated[int | None, typer.Option(help="Inference size (default: the model's).")] = None,
+    classes: Annotated[
+        str | None, typer.Option(help="Comma-separated class names to keep, e.g. bicycle,person.")
+    ] = None,
+    conf: Annotated[float | None, typer.Option(help="Minimum confidence [default: 0.25].")] = None,
+    line: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--line",
+            help="Counting line NAME=x1,y1,x2,y2 (pixels, or fractions when all ≤ 1); repeatable. "
+            "'in' = crossing from the right to the left of the arrow A→B.",
+        ),
+    ] = None,
+    tracker: Annotated[str | None, typer.Option(help="bytetrack (default), botsort or ocsort.")] = None,
+    stride: Annotated[int | None, typer.Option(help="Process every k-th frame.")] = None,
+    fps: Annotated[float | None, typer.Option(help="Frame rate of an image folder.")] = None,
+    start_time: Annotated[
+        str | None,
+        typer.Option(help="ISO 8601 time of the first frame (UTC if no offset) [default: from the file]."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder [default: runs/<name>].")
+    ] = None,
+    no_video: Annotated[bool, typer.Option("--no-video", help="Do not write annotated.mp4.")] = False,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, errors only.")] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
+) -> None:
+    """Detect, track and count in a video file or image folder; write outputs to --out."""
+    _setup_logging(verbose, quiet)
+    try:
+        start = None
+        if start_time is not None:
+            try:
+                start = datetime.fromisoformat(start_time)
+            except ValueError as e:
+                raise ConfigError(f"--start-time {start_time!r} is not an ISO 8601 time: {e}") from e
+        overrides: dict[str, Any] = {
+            "source": source,
+            "model.path": model,
+            "model.imgsz": imgsz,
+            "model.conf": conf,
+            "classes": _split_classes(classes),
+            "counting.lines": [lc.model_dump() for lc in lines_from_flags(line)] if line else None,
+            "tracker.type": tracker,
+            "stride": stride,
+            "fps": fps,
+            "start_time": start,
+            "output.dir": str(out_dir) if out_dir is not None else None,
+            "output.video": False if no_video else None,
+        }
+        cfg = build_run_config(config, overrides)
+        _run(cfg, quiet=quiet)
+    except VtrackError as e:
+        _fail(str(e))
+
+
+def _run(cfg: RunConfig, *, quiet: bool) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from vtrack.job import run_job
+
+    show = not quiet and err.is_terminal
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[fps]:>6.1f} FPS"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not show,
+        transient=False,
+    )
+    task_id = None
+
+    def on_start(src: Any) -> None:
+        nonlocal task_id
+        task_id = progress.add_task(src.name, total=src.frame_count, fps=0.0)
+
+    def on_frame(_res: Any) -> None:
+        if task_id is not None:
+            progress.advance(task_id)
+            t = progress.tasks[0]
+            progress.update(task_id, fps=t.speed or 0.0)
+
+    with _stop_on_signals() as stop, progress:
+        outcome = run_job(cfg, stop_event=stop, on_start=on_start, on_frame=on_frame)
+
+    s = outcome.summary
+    if outcome.decode_errors:
+        err.print(
+            f"[yellow]warning:[/] {len(outcome.decode_errors)} decode problem(s); "
+            f"processed the {s['frames']} frames that decoded (first: {outcome.decode_errors[0]})",
+            highlight=False,
+        )
+    if not quiet:
+        _print_summary(s, outcome.out_dir)
+    if s.get("interrupted"):
+        err.print(f"interrupted after {s['frames']} frames; outputs in {outcome.out_dir} are complete")
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _print_summary(s: dict[str, Any], out_dir: Path) -> None:
+    proc = s.get("processing", {})
+    out.print(
+        f"[bold]{s['frames']}[/] frames ({s['seconds']:.1f} s of video at {s['fps']:.2f} FPS) "
+        f"processed at {proc.get('fps', 0):.1f} FPS → {out_dir}",
+        highlight=False,
+    )
+    if s["lines"]:
+        table = Table("line", "class", "in", "out", title="crossings")
+        for line_name, per in s["lines"].items():
+            for cls, c in per.items():
+                table.add_row(line_name, cls, str(c["in"]), str(c["out"]))
+        out.print(table)
+    if s["classes"]:
+        out.print("tracks: " + ", ".join(f"{c}={n}" for c, n in s["classes"].items()), highlight=False)
+
+
+@app.command("validate-config")
+def validate_config(
+    file: Annotated[Path, typer.Argument(help="YAML config file.")],
+) -> None:
+    """Check a config file; print each error with its path and YAML line."""
+    try:
+        load_config(file)
+    except ConfigError as e:
+        err.print(f"[bold red]invalid:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USER_ERROR) from None
+    out.print(f"{file}: OK")
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="Ultralytics .pt checkpoint.")],
+    imgsz: Annotated[int, typer.Option(help="Input size.")] = 640,
+    half: Annotated[bool, typer.Option(help="FP16 weights (GPU inference).")] = False,
+    dynamic: Annotated[bool, typer.Option(help="Dynamic batch/height/width axes.")] = False,
+    nms: Annotated[bool, typer.Option(help="End-to-end export with NMS inside the graph.")] = False,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for the .onnx.")] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True)] = 0,
+) -> None:
+    """Export an Ultralytics .pt checkpoint to ONNX (needs the 'export' extra)."""
+    _setup_logging(verbose, False)
+    from vtrack.detectors.export import export_model
+
+    try:
+        path = export_model(model, imgsz=imgsz, half=half, dynamic=dynamic, nms=nms, out_dir=out_dir)
+    except VtrackError as e:
+        _fail(str(e))
+    out.print(f"wrote {path}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+    except VtrackError as e:  # in case a command forgot to catch
+        err.print(f"error: {e}", highlight=False)
+        sys.exit(EXIT_USER_ERROR)
+    except Exception as e:
+        log.debug("internal error", exc_info=True)
+        err.print(
+            f"internal error: {type(e).__name__}: {e} (run with -vv for details; please report it)",
+            highlight=False,
+        )
+        sys.exit(EXIT_INTERNAL)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""Configuration of a run: pydantic v2 models, loaded from YAML, unknown keys rejected.
+
+Everything a ``vtrack run`` flag says can be said in a config file; flags given on the command
+line override the file. ``vtrack validate-config FILE`` reports each error with its path and, where
+it can be found, the YAML line.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from vtrack.errors import ConfigError
+from vtrack.geometry import Anchor, LineSpec, parse_line_spec
+
+DEFAULT_MODEL = "yolov8n.onnx"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Strict):
+    """The detector: an Ultralytics YOLO ONNX export run by ONNX Runtime."""
+
+    path: str = Field(
+        DEFAULT_MODEL,
+        description="An .onnx file, a .pt checkpoint (exported once and cached) or an official name "
+        "such as yolo11n (fetched where a network exists).",
+    )
+    imgsz: int | None = Field(
+        None, gt=0, le=4096, description="Inference size in pixels; default: the model's own."
+    )
+    conf: float = Field(0.25, ge=0.0, le=1.0, description="Minimum detection confidence.")
+    iou: float = Field(0.7, gt=0.0, le=1.0, description="IoU threshold of non-maximum suppression.")
+    providers: list[str] | None = Field(
+        None,
+        description="ONNX Runtime execution providers in order of preference; default: TensorRT, "
+        "CUDA, CPU, whichever are available.",
+    )
+    threads: int | None = Field(
+        None, gt=0, le=256, description="ONNX Runtime intra-op threads; default: ONNX Runtime's choice."
+    )
+
+
+class TrackerConfig(_Strict):
+    """The multi-object tracker."""
+
+    type: Literal["bytetrack", "botsort", "ocsort"] = Field("bytetrack", description="Tracking algorithm.")
+    lost_track_seconds: float = Field(
+        1.0,
+        gt=0.0,
+        le=60.0,
+        description="How long a lost track is kept for re-identification, in seconds of video "
+        "(converted to frames with the effective frame rate, after --stride).",
+    )
+    per_class: bool = Field(True, description="Never associate detections of different classes.")
+
+
+class LineConfig(_Strict):
+    """A counting line from A to B.
+
+    ``in`` is a crossing from the right-hand side to the left-hand side of the arrow A→B as drawn
+    on screen: for a vertical line drawn from top to bottom, left-to-right movement is ``in``.
+    """
+
+    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$", description="Line name.")
+    points: tuple[float, float, float, float] = Field(
+        ...,
+        description="x1, y1, x2, y2 in pixels, or fractions of width/height when all are within [0, 1].",
+    )
+
+    @field_validator("points")
+    @classmethod
+    def _non_negative(cls, v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        if any(c < 0 for c in v):
+            raise ValueError("coordinates must be ≥ 0")
+        return v
+
+    def spec(self) -> LineSpec:
+        return LineSpec(self.name, self.points)
+
+
+class CountingConfig(_Strict):
+    """Line counting."""
+
+    lines: list[LineConfig] = Field(default_factory=list, description="Counting lines.")
+    anchor: Anchor = Field(Anchor.BOTTOM_CENTER, description="Point of the box tested against lines.")
+    min_frames: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="Frames the anchor must stay on the new side before a crossing counts.",
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> CountingConfig:
+        names = [ln.name for ln in self.lines]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"line names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+
+class OutputConfig(_Strict):
+    """What a run writes."""
+
+    dir: str | None = Field(None, description="Output folder; default runs/<source name>.")
+    video: bool = Field(True, description="Write annotated.mp4 (H.264).")
+    crf: int = Field(23, ge=0, le=51, description="x264 quality of annotated.mp4 (lower is better).")
+
+
+class RunConfig(_Strict):
+    """A whole ``vtrack run``: source, model, tracker, counting and outputs."""
+
+    source: str | None = Field(None, description="Video file, image folder or glob of images.")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    classes: list[str] | None = Field(
+        None, description="Class names to detect, track and count (e.g. [bicycle, person]); default: all."
+    )
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    counting: CountingConfig = Field(default_factory=CountingConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    stride: int = Field(1, ge=1, le=1000, description="Process every k-th frame.")
+    fps: float | None = Field(
+        None, gt=0, le=1000, description="Frame rate of an image folder (default: seqinfo.ini, else 30)."
+    )
+    start_time: datetime | None = Field(
+        None,
+        description="Wall-clock time of the first frame (ISO 8601; UTC when no offset is given). "
+        "Default: the container's creation time, else the file's modification time.",
+    )
+
+
+def _line_of(data: str, loc: tuple[int | str, ...]) -> int | None:
+    """Best-effort YAML line number (1-based) of the node at ``loc``."""
+    try:
+        node = yaml.compose(data)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for key in loc:
+        if node is None:
+            break
+        if isinstance(node, yaml.MappingNode) and isinstance(key, str):
+            nxt = None
+            for k, v in node.value:
+                if getattr(k, "value", None) == key:
+                    line = k.start_mark.line + 1
+                    nxt = v
+                    break
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def format_validation_error(err: ValidationError, text: str | None = None, origin: str = "") -> list[str]:
+    """One line per error: ``origin:LINE: path.to.field: message``."""
+    out = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        path = ".".join(str(p) for p in loc) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (typo?)"
+        line = _line_of(text, loc) if text is not None else None
+        where = f"{origin}:{line}: " if origin and line else (f"{origin}: " if origin else "")
+        out.append(f"{where}{path}: {msg}")
+    return out
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Load and validate a YAML config file.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, not YAML, or invalid; the message lists every
+            error with its path (and YAML line where found).
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file not found: {p}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config file {p}: {e}") from e
+    try:
+        raw: Any = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}".replace("\n", " ")) from e
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: expected a mapping of settings at the top level, got {type(raw).__name__}")
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as e:
+        lines = format_validation_error(e, text, str(p))
+        raise ConfigError(f"{len(lines)} error(s) in config:\n" + "\n".join(lines)) from e
+
+
+def lines_from_flags(specs: list[str]) -> list[LineConfig]:
+    """Turn ``--line NAME=x1,y1,x2,y2`` flags into line configs.
+
+    Raises:
+        ConfigError: for a malformed spec.
+    """
+    out = []
+    for s in specs:
+        ls = parse_line_spec(s)
+        out.append(LineConfig(name=ls.name, points=ls.coords))
+    return out

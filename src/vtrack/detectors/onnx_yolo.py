@@ -1,0 +1,549 @@
+"""Ultralytics YOLO detectors and segmenters exported to ONNX, run with onnxruntime.
+
+Supports YOLOv8 / YOLO11 / YOLO26 (and other Ultralytics ``Detect``/``Segment`` heads) exported with
+``format=onnx``: static or dynamic input shape, raw outputs that need NMS, and end-to-end outputs
+(``nms=True`` exports, NMS-free heads). Everything the runtime needs (class names, task, input size,
+stride) is read from the export's ONNX metadata.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import supervision as sv
+
+from vtrack.detectors.export import default_cache_dir
+from vtrack.detectors.postprocess import (
+    Candidates,
+    batched_nms,
+    decode_end2end,
+    decode_raw,
+    masks_in_frame,
+)
+from vtrack.detectors.preprocess import Letterboxer, boxes_to_frame
+from vtrack.errors import ConfigError, ModelError
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_TASKS = ("detect", "segment")
+TENSORRT = "TensorrtExecutionProvider"
+PROVIDER_PREFERENCE = (TENSORRT, "CUDAExecutionProvider", "CPUExecutionProvider")
+DEFAULT_IMGSZ = 640
+DEFAULT_STRIDE = 32
+_MAX_ERROR_CHARS = 200
+_EXAMPLE_NAMES = 8
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What an Ultralytics ONNX export is, from its metadata and input/output signature.
+
+    Attributes:
+        path: The ONNX file.
+        task: ``"detect"`` or ``"segment"``.
+        names: Class id → name.
+        imgsz: Input ``(height, width)`` the model was exported for.
+        stride: Largest model stride.
+        dynamic: The input's height/width are symbolic.
+        end2end: The first output is ``(1, K, 6 + nm)`` post-NMS rows rather than raw ``(1, 4 + nc + nm, A)``.
+        num_masks: Mask coefficients per detection (``nm``), 0 for detectors.
+        input_name: Name of the image input.
+        input_dtype: ``np.float32`` or ``np.float16``.
+        output_names: The detections output, then the prototype output for segmenters.
+    """
+
+    path: Path
+    task: str
+    names: dict[int, str]
+    imgsz: tuple[int, int]
+    stride: int
+    dynamic: bool
+    end2end: bool
+    num_masks: int
+    input_name: str
+    input_dtype: type[np.floating]
+    output_names: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        """``nc``: one past the largest class id."""
+        return max(self.names) + 1 if self.names else 0
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 1] + "…"
+
+
+def _literal(meta: Mapping[str, str], key: str, path: Path) -> Any:
+    try:
+        return ast.literal_eval(meta[key])
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as e:
+        raise ModelError(f"unreadable '{key}' metadata in {path}: {meta[key][:60]!r}") from e
+
+
+def _parse_names(meta: Mapping[str, str], path: Path) -> dict[int, str]:
+    raw = _literal(meta, "names", path)
+    if isinstance(raw, (list, tuple)):
+        raw = dict(enumerate(raw))
+    if not isinstance(raw, dict) or not raw:
+        raise ModelError(f"'names' metadata in {path} is not a non-empty class id → name mapping")
+    try:
+        names = {int(k): str(v) for k, v in raw.items()}
+    except (TypeError, ValueError) as e:
+        raise ModelError(f"'names' metadata in {path} has a non-integer class id") from e
+    if min(names) < 0:
+        raise ModelError(f"'names' metadata in {path} has a negative class id")
+    return names
+
+
+def _parse_imgsz(meta: Mapping[str, str], path: Path) -> tuple[int, int] | None:
+    if "imgsz" not in meta:
+        return None
+    raw = _literal(meta, "imgsz", path)
+    if isinstance(raw, int):
+        return (raw, raw)
+    if isinstance(raw, (list, tuple)) and len(raw) == 2 and all(isinstance(v, int) for v in raw):
+        return (int(raw[0]), int(raw[1]))
+    raise ModelError(f"'imgsz' metadata in {path} is {meta['imgsz']!r}; expected an int or [h, w]")
+
+
+def _dim(value: object) -> int | None:
+    """A static dimension as int, ``None`` when symbolic/unknown."""
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def inspect_session(session: ort.InferenceSession, path: Path) -> ModelSpec:
+    """Read and check what an onnxruntime session holds.
+
+    Args:
+        session: A loaded session.
+        path: Its file, for messages.
+
+    Returns:
+        The model's spec.
+
+    Raises:
+        ModelError: Not an Ultralytics export, not a detect/segment model, or an unexpected signature.
+    """
+    meta = session.get_modelmeta().custom_metadata_map
+    if "names" not in meta:
+        raise ModelError(
+            f"{path} is not an Ultralytics YOLO export: its ONNX metadata has no class names; "
+            "export it with `vtrack export` or Ultralytics `format=onnx`"
+        )
+    names = _parse_names(meta, path)
+    outputs = session.get_outputs()
+    task = meta.get("task")
+    if task is None:  # very old exports: infer from the outputs
+        task = "segment" if any(len(o.shape) == 4 for o in outputs) else "detect"
+        logger.warning("%s has no 'task' metadata; assuming %s from its outputs", path, task)
+    if task not in SUPPORTED_TASKS:
+        raise ModelError(
+            f"{path} is a '{task}' model; vtrack needs a detect or segment model "
+            "(e.g. yolo11n or yolo11n-seg)"
+        )
+
+    inputs = session.get_inputs()
+    if len(inputs) != 1 or len(inputs[0].shape) != 4:
+        sig = [(i.name, i.shape) for i in inputs]
+        raise ModelError(f"{path} has inputs {sig}; expected one image input of shape (1, 3, H, W)")
+    inp = inputs[0]
+    batch, channels, in_h, in_w = (_dim(d) for d in inp.shape)
+    if channels not in (None, 3):
+        raise ModelError(f"{path} takes {channels}-channel images; expected 3 (BGR/RGB)")
+    if batch not in (None, 1):
+        raise ModelError(f"{path} was exported with batch={batch}; export it with batch=1 or dynamic=True")
+    if inp.type == "tensor(float)":
+        input_dtype: type[np.floating] = np.float32
+    elif inp.type == "tensor(float16)":
+        input_dtype = np.float16
+    else:
+        raise ModelError(
+            f"{path} takes {inp.type} input; expected float or float16 (int8 I/O is not supported)"
+        )
+
+    meta_imgsz = _parse_imgsz(meta, path)
+    dynamic = in_h is None or in_w is None
+    if dynamic:
+        imgsz = meta_imgsz or (DEFAULT_IMGSZ, DEFAULT_IMGSZ)
+    else:
+        assert in_h is not None and in_w is not None
+        imgsz = (in_h, in_w)
+        if meta_imgsz is not None and meta_imgsz != imgsz:
+            logger.warning(
+                "%s: imgsz metadata %s differs from the input shape %s; using the input",
+                path,
+                meta_imgsz,
+                imgsz,
+            )
+    try:
+        stride = int(meta.get("stride", DEFAULT_STRIDE))
+    except ValueError as e:
+        raise ModelError(f"'stride' metadata in {path} is {meta['stride']!r}; expected an int") from e
+
+    det_outs = [o for o in outputs if len(o.shape) == 3]
+    proto_outs = [o for o in outputs if len(o.shape) == 4]
+    if len(det_outs) != 1:
+        sig = [(o.name, o.shape) for o in outputs]
+        raise ModelError(f"{path} has outputs {sig}; expected one 3-D detections output")
+    det = det_outs[0]
+    num_masks = 0
+    output_names: tuple[str, ...] = (det.name,)
+    if task == "segment":
+        if len(proto_outs) != 1 or _dim(proto_outs[0].shape[1]) is None:
+            sig = [(o.name, o.shape) for o in outputs]
+            raise ModelError(
+                f"{path} is a segment model but has outputs {sig}; expected a (1, nm, h, w) prototypes"
+            )
+        num_masks = int(proto_outs[0].shape[1])
+        output_names = (det.name, proto_outs[0].name)
+
+    nc = max(names) + 1
+    d1, d2 = _dim(det.shape[1]), _dim(det.shape[2])
+    raw_rows, e2e_cols = 4 + nc + num_masks, 6 + num_masks
+    meta_e2e = str(meta.get("end2end", "")).lower() == "true"
+    if meta_e2e and d2 in (None, e2e_cols):
+        end2end = True
+    elif d1 == raw_rows:
+        end2end = False
+    elif d2 == e2e_cols:
+        end2end = True
+    else:
+        raise ModelError(
+            f"{path}: output '{det.name}' has shape {det.shape}; for a {task} model with {nc} classes "
+            "expected "
+            f"(1, {raw_rows}, N) raw or (1, N, {e2e_cols}) end-to-end"
+        )
+    return ModelSpec(
+        path=path,
+        task=task,
+        names=names,
+        imgsz=imgsz,
+        stride=stride,
+        dynamic=dynamic,
+        end2end=end2end,
+        num_masks=num_masks,
+        input_name=inp.name,
+        input_dtype=input_dtype,
+        output_names=output_names,
+    )
+
+
+def select_providers(requested: list[str] | None = None) -> list[str]:
+    """Execution providers to use, best first.
+
+    Args:
+        requested: Explicit providers (each must be available), or ``None`` for the best available of
+            TensorRT → CUDA → CPU.
+
+    Returns:
+        Provider names for ``onnxruntime.InferenceSession``.
+
+    Raises:
+        ConfigError: A requested provider is not available in this onnxruntime build.
+    """
+    available = ort.get_available_providers()
+    if requested:
+        missing = [p for p in requested if p not in available]
+        if missing:
+            raise ConfigError(
+                f"execution provider(s) {', '.join(missing)} not available; this onnxruntime has "
+                f"{', '.join(available)}"
+            )
+        return list(requested)
+    chosen = [p for p in PROVIDER_PREFERENCE if p in available]
+    return chosen or list(available)
+
+
+def open_session(
+    model_path: str | Path, *, providers: list[str] | None = None, intra_op_threads: int | None = None
+) -> ort.InferenceSession:
+    """Load an ONNX file into onnxruntime.
+
+    With TensorRT, built engines are cached in ``$VTRACK_CACHE/tensorrt`` (default
+    ``~/.cache/vtrack/tensorrt``) so that only the first start pays for the build.
+
+    Args:
+        model_path: The ``.onnx`` file.
+        providers: Execution providers (see :func:`select_providers`).
+        intra_op_threads: onnxruntime intra-op threads; ``None`` or 0 for onnxruntime's default.
+
+    Returns:
+        The session.
+
+    Raises:
+        ModelError: The file is missing, empty or not a loadable ONNX model.
+        ConfigError: Bad ``providers`` or ``intra_op_threads``.
+    """
+    path = Path(model_path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    if path.stat().st_size == 0:
+        raise ModelError(f"model file is empty (0 bytes): {path}")
+    options = ort.SessionOptions()
+    if intra_op_threads is not None:
+        if intra_op_threads < 0:
+            raise ConfigError(
+                f"intra_op_threads must be >= 0 (0 = onnxruntime default), got {intra_op_threads}"
+            )
+        options.intra_op_num_threads = intra_op_threads
+    chosen: list[str | tuple[str, dict[str, Any]]] = list(select_providers(providers))
+    if TENSORRT in chosen:  # building a TensorRT engine takes minutes: keep it between runs
+        engine_dir = default_cache_dir() / "tensorrt"
+        chosen[chosen.index(TENSORRT)] = (
+            TENSORRT,
+            {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(engine_dir)},
+        )
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=chosen)
+    except Exception as e:  # onnxruntime raises its own pybind exception types
+        raise ModelError(f"cannot load ONNX model {path}: {_one_line(e)}") from e
+    logger.info("loaded %s with %s", path, ", ".join(session.get_providers()))
+    return session
+
+
+def class_ids_for_names(class_names: Mapping[int, str], names: Iterable[str]) -> list[int]:
+    """Class ids for class names (exact match first, then case-insensitive).
+
+    Args:
+        class_names: The model's class id → name.
+        names: Names to look up, e.g. ``["car", "bicycle"]``.
+
+    Returns:
+        The ids, in the order of ``names``.
+
+    Raises:
+        ConfigError: Some names are unknown; the message lists them, close matches and a few valid names.
+    """
+    exact = {v: k for k, v in class_names.items()}
+    folded = {v.casefold(): k for k, v in class_names.items()}
+    ids: list[int] = []
+    unknown: list[str] = []
+    for name in names:
+        if name in exact:
+            ids.append(exact[name])
+        elif name.casefold() in folded:
+            ids.append(folded[name.casefold()])
+        else:
+            unknown.append(name)
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, list(exact), n=1)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        valid = ", ".join(repr(v) for v in list(class_names.values())[:_EXAMPLE_NAMES])
+        raise ConfigError(
+            f"unknown class name(s) {', '.join(hints)}; the model has {len(class_names)} classes, "
+            f"e.g. {valid}"
+        )
+    return ids
+
+
+class YoloOnnxDetector:
+    """An Ultralytics YOLO detector or segmenter exported to ONNX.
+
+    Implements :class:`vtrack.detectors.base.Detector`.
+
+    Args:
+        model_path: The ``.onnx`` file, an Ultralytics export (see
+            :func:`vtrack.detectors.export.export_model`).
+        conf: Keep detections with confidence strictly above this.
+        iou: NMS IoU threshold (raw outputs only; end-to-end models are already suppressed).
+        classes: Class ids to keep, or ``None`` for all (see :meth:`class_ids_for_names`).
+        imgsz: Input size. Static models: must equal the exported size (default). Dynamic models: the
+            longest side of the letterboxed input (default: the export's ``imgsz``).
+        providers: onnxruntime execution providers; default the best of TensorRT → CUDA → CPU available.
+        intra_op_threads: onnxruntime intra-op threads (``None``: onnxruntime's default, all cores).
+        max_det: Keep at most this many detections per frame.
+
+    Not thread-safe: calls reuse one input buffer (run a detector on one thread, as the pipeline does).
+
+    Attributes:
+        class_names: Class id → name, from the metadata.
+        task: ``"detect"`` or ``"segment"``.
+        conf: Confidence threshold (may be changed between calls).
+        iou: NMS IoU threshold (may be changed between calls).
+        max_det: Most detections per frame.
+        classes: Class ids kept or ``None`` (settable, validated).
+        spec: Everything read from the model.
+        timings: Seconds spent in ``preprocess``, ``inference`` and ``postprocess`` by the last call.
+
+    Raises:
+        ModelError: The file is missing/corrupt, not an Ultralytics export, or not a detect/segment model.
+        ConfigError: An invalid threshold, class id, imgsz or provider.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        conf: float = 0.25,
+        iou: float = 0.7,
+        classes: list[int] | None = None,
+        imgsz: int | None = None,
+        providers: list[str] | None = None,
+        intra_op_threads: int | None = None,
+        max_det: int = 300,
+    ) -> None:
+        if not 0.0 <= conf < 1.0:
+            raise ConfigError(f"conf must be in [0, 1), got {conf}")
+        if not 0.0 < iou <= 1.0:
+            raise ConfigError(f"iou must be in (0, 1], got {iou}")
+        if max_det < 1:
+            raise ConfigError(f"max_det must be >= 1, got {max_det}")
+        self._session = open_session(model_path, providers=providers, intra_op_threads=intra_op_threads)
+        self.spec = inspect_session(self._session, Path(model_path))
+        self.class_names: dict[int, str] = dict(self.spec.names)
+        self.task: str = self.spec.task
+        self.conf = conf
+        self.iou = iou
+        self.max_det = max_det
+        self._classes: np.ndarray | None = None
+        self.classes = classes
+        target = self._target_size(imgsz)
+        self._letterbox = Letterboxer(
+            target, stride=self.spec.stride, auto=self.spec.dynamic, dtype=self.spec.input_dtype
+        )
+        self._names_lookup = np.array(
+            [self.class_names.get(i, str(i)) for i in range(self.spec.num_classes)], dtype=str
+        )
+        self.timings: dict[str, float] = {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0}
+        self._checked_outputs = False
+
+    def _target_size(self, imgsz: int | None) -> tuple[int, int]:
+        spec = self.spec
+        if not spec.dynamic:
+            if imgsz is not None and imgsz != max(spec.imgsz):
+                raise ConfigError(
+                    f"{spec.path} has a fixed input of {spec.imgsz[0]}x{spec.imgsz[1]}; imgsz={imgsz} needs "
+                    "a model exported at that size or with dynamic=True"
+                )
+            return spec.imgsz
+        if imgsz is None:
+            return spec.imgsz
+        if imgsz <= 0 or imgsz % spec.stride:
+            raise ConfigError(
+                f"imgsz must be a positive multiple of the model stride {spec.stride}, got {imgsz}"
+            )
+        return (imgsz, imgsz)
+
+    @property
+    def classes(self) -> list[int] | None:
+        """Class ids kept, or ``None`` for all. Settable (validated) between calls."""
+        return None if self._classes is None else self._classes.tolist()
+
+    @classes.setter
+    def classes(self, value: Iterable[int] | None) -> None:
+        if value is None:
+            self._classes = None
+            return
+        ids = list(value)
+        bad = [c for c in ids if c not in self.class_names]
+        if bad:
+            raise ConfigError(
+                f"class id(s) {bad} not in the model; valid ids are 0..{self.spec.num_classes - 1}"
+            )
+        self._classes = np.asarray(sorted(set(ids)), dtype=np.int64)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """The (maximum) input ``(height, width)`` frames are letterboxed into."""
+        return self._letterbox.target_hw
+
+    def class_ids_for_names(self, names: Iterable[str]) -> list[int]:
+        """Class ids of this model for class names; see :func:`class_ids_for_names`."""
+        return class_ids_for_names(self.class_names, names)
+
+    def warmup(self, runs: int = 2) -> None:
+        """Run a grey frame of the input size through the whole pipeline (allocations, provider setup)."""
+        h, w = self.input_size
+        frame = np.full((h, w, 3), 114, dtype=np.uint8)
+        for _ in range(runs):
+            self(frame)
+
+    def _check_outputs(self, det: np.ndarray, proto: np.ndarray | None) -> None:
+        spec = self.spec
+        expected = 6 + spec.num_masks if spec.end2end else 4 + spec.num_classes + spec.num_masks
+        got = (det.shape[2] if spec.end2end else det.shape[1]) if det.ndim == 3 else None
+        if got != expected:
+            raise ModelError(
+                f"{spec.path}: output shape {det.shape} does not fit a {spec.task} model "
+                f"with {spec.num_classes} classes"
+            )
+        if proto is not None and (proto.ndim != 4 or proto.shape[1] != spec.num_masks):
+            raise ModelError(
+                f"{spec.path}: prototype output shape {proto.shape}; expected (1, {spec.num_masks}, h, w)"
+            )
+        self._checked_outputs = True
+
+    def __call__(self, image: np.ndarray) -> sv.Detections:
+        """Detect (and segment) objects in one frame.
+
+        Args:
+            image: BGR ``(H, W, 3)`` uint8.
+
+        Returns:
+            ``sv.Detections``: ``xyxy`` ``(N, 4)`` float32 frame pixels clipped to the frame,
+            ``confidence`` ``(N,)`` float32, ``class_id`` ``(N,)`` int64, ``data["class_name"]`` ``(N,)`` str,
+            and for segmenters ``mask`` ``(N, H, W)`` bool. Sorted by confidence, highest first.
+        """
+        t0 = time.perf_counter()
+        tensor, geom = self._letterbox(image)
+        t1 = time.perf_counter()
+        outputs = self._session.run(list(self.spec.output_names), {self.spec.input_name: tensor})
+        t2 = time.perf_counter()
+        det = outputs[0]
+        proto = outputs[1] if len(outputs) > 1 else None
+        if not self._checked_outputs:
+            self._check_outputs(det, proto)
+        if det.dtype != np.float32:
+            det = det.astype(np.float32)
+        spec = self.spec
+        cands: Candidates
+        if spec.end2end:
+            cands = decode_end2end(
+                det[0], num_masks=spec.num_masks, conf=self.conf, classes=self._classes, max_det=self.max_det
+            )
+        else:
+            cands = decode_raw(
+                det[0],
+                num_classes=spec.num_classes,
+                num_masks=spec.num_masks,
+                conf=self.conf,
+                classes=self._classes,
+            )
+            cands = batched_nms(cands, self.iou, self.max_det)
+        boxes = boxes_to_frame(cands.boxes, geom)
+        masks = None
+        if spec.task == "segment":
+            assert proto is not None and cands.coeffs is not None
+            masks = masks_in_frame(proto[0].astype(np.float32, copy=False), cands.coeffs, boxes, geom)
+        detections = sv.Detections(
+            xyxy=boxes,
+            confidence=cands.scores,
+            class_id=cands.class_ids,
+            mask=masks,
+            data={"class_name": self._names_lookup[cands.class_ids]},
+        )
+        t3 = time.perf_counter()
+        self.timings = {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2}
+        return detections
+
+    def __repr__(self) -> str:
+        s = self.spec
+        kind = "end2end" if s.end2end else "raw"
+        shape = "dynamic" if s.dynamic else f"{s.imgsz[0]}x{s.imgsz[1]}"
+        return (
+            f"YoloOnnxDetector({s.path.name}, task={s.task}, classes={len(s.names)}, input={shape}, "
+            f"{kind}, providers={self._session.get_providers()})"
+        )

@@ -1,0 +1,225 @@
+"""Make a Roboflow ``trackers`` tracker honour vtrack's ``Tracker`` contract.
+
+The library trackers (``trackers`` 2.6) do the association well, but their ``update`` returns the
+rows *permuted* (and BoT-SORT drops some), their IDs start at 0 and restart at 0 after ``reset()``,
+and they track all classes together. :class:`LibraryTracker` wraps one library tracker *per class*
+and fixes each of these:
+
+* **Row alignment.** Each row handed to the library carries its input row index in
+  ``data[ROW_KEY]``; the library slices detections with that column, so its output says which input
+  row each ID belongs to. The IDs are scattered back to the input order; rows the library dropped stay
+  ``-1``. Nothing is re-matched by IoU.
+* **IDs.** The library's per-instance IDs are mapped to IDs drawn from this wrapper's own counter,
+  which starts at 1, only grows, and survives ``reset()``. The counter lives on the instance, so two
+  streams in one process never share or affect IDs (whatever the library does with its own counters).
+* **Per class.** With ``per_class=True`` each class ID gets its own library tracker, so a bicycle
+  never takes over a person's track.
+* **Bounded memory.** The ID map keeps only tracks the library still holds, and a class's library
+  tracker is dropped once it holds no track.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Callable
+
+import numpy as np
+import supervision as sv
+from trackers.core.base import BaseTracker
+
+from vtrack.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+ROW_KEY = "_vtrack_row"
+"""``data`` column carrying the input row index through the library tracker."""
+
+UNTRACKED = -1
+"""``tracker_id`` of rows that do not (yet) belong to a confirmed track."""
+
+_ALL_CLASSES = -1
+"""Key of the single library tracker when ``per_class`` is off."""
+
+
+class LibraryTracker:
+    """A ``vtrack`` :class:`~vtrack.trackers.base.Tracker` built on one ``trackers`` library tracker.
+
+    Args:
+        factory: builds a fresh library tracker (one per class, and anew after ``reset()``).
+        per_class: track each ``class_id`` separately (a track never changes class). When the input
+            has no ``class_id``, all rows are one class.
+        min_confidence: rows with ``confidence`` below this are not given to the library at all and
+            keep ``tracker_id = -1`` (ByteTrack's floor for low-score boxes, 0.1 in the paper).
+        pass_frame: hand ``frame`` to the library (only trackers with camera motion compensation use
+            it; the others warn when given one).
+        drop_idle_engines: drop a class's library tracker once it holds no track (memory stays
+            bounded by live tracks). Turn off for library trackers whose behaviour depends on how many
+            frames they have seen (OC-SORT, BoT-SORT); their number is then bounded by the classes.
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[], BaseTracker],
+        *,
+        per_class: bool = True,
+        min_confidence: float = 0.0,
+        pass_frame: bool = False,
+        drop_idle_engines: bool = True,
+    ) -> None:
+        self._factory = factory
+        factory()  # build one now so bad library parameters fail here, not at the first detection
+        self.per_class = per_class
+        self.min_confidence = float(min_confidence)
+        self._pass_frame = pass_frame
+        self._drop_idle = drop_idle_engines
+        self._engines: dict[int, BaseTracker] = {}
+        # class key -> {library tracker ID -> vtrack ID}, only for tracks the library still holds.
+        self._ids: dict[int, dict[int, int]] = {}
+        self._next_id = 1
+
+    # ------------------------------------------------------------------ protocol
+    def update(self, detections: sv.Detections, frame: np.ndarray | None = None) -> sv.Detections:
+        """Track one frame.
+
+        Args:
+            detections: ``N`` detections: ``xyxy`` ``(N, 4)`` float pixels; ``confidence`` ``(N,)``
+                float in ``[0, 1]`` or ``None`` (all confident); ``class_id`` ``(N,)`` int or ``None``.
+                Call with zero rows on frames without detections so lost tracks age.
+            frame: BGR image ``(H, W, 3)`` ``uint8``; used only by trackers that compensate camera
+                motion.
+
+        Returns:
+            The same ``N`` rows in the same order (``mask``, ``confidence``, ``class_id``, ``data``
+            unchanged) with ``tracker_id`` ``(N,)`` ``int64``: a positive ID for rows of confirmed
+            tracks, ``-1`` otherwise.
+        """
+        n = len(detections)
+        ids = np.full(n, UNTRACKED, dtype=np.int64)
+        keys = self._class_keys(detections)
+        usable = np.ones(n, dtype=bool)
+        if detections.confidence is not None and self.min_confidence > 0.0:
+            usable = np.asarray(detections.confidence) >= self.min_confidence
+
+        present = set(np.unique(keys[usable]).tolist()) if n else set()
+        for key in present - self._engines.keys():
+            self._engines[key] = self._factory()
+
+        for key in list(self._engines):
+            rows = np.flatnonzero(usable & (keys == key)) if n else np.empty(0, dtype=np.int64)
+            self._update_engine(key, detections, rows, frame, ids)
+
+        out = dataclasses.replace(detections, tracker_id=ids, data=dict(detections.data))
+        return out
+
+    def reset(self) -> None:
+        """Forget every track. IDs keep counting up: none is ever handed out twice."""
+        self._engines.clear()
+        self._ids.clear()
+        logger.debug("tracker reset; next ID stays %d", self._next_id)
+
+    # ------------------------------------------------------------------ introspection
+    @property
+    def next_id(self) -> int:
+        """The ID the next confirmed track will get."""
+        return self._next_id
+
+    @property
+    def live_track_count(self) -> int:
+        """Number of tracks (confirmed or not) held by the library trackers."""
+        return sum(len(e.tracks) for e in self._engines.values())
+
+    @property
+    def state_size(self) -> dict[str, int]:
+        """Sizes of every internal container (for tests of bounded memory)."""
+        return {
+            "engines": len(self._engines),
+            "id_map": sum(len(m) for m in self._ids.values()),
+            "tracks": self.live_track_count,
+        }
+
+    # ------------------------------------------------------------------ internals
+    def _class_keys(self, detections: sv.Detections) -> np.ndarray:
+        n = len(detections)
+        if not self.per_class or detections.class_id is None:
+            return np.full(n, _ALL_CLASSES, dtype=np.int64)
+        return np.asarray(detections.class_id, dtype=np.int64).reshape(n)
+
+    def _update_engine(
+        self,
+        key: int,
+        detections: sv.Detections,
+        rows: np.ndarray,
+        frame: np.ndarray | None,
+        ids: np.ndarray,
+    ) -> None:
+        engine = self._engines[key]
+        conf = detections.confidence
+        sub = sv.Detections(
+            xyxy=np.asarray(detections.xyxy, dtype=np.float32)[rows].reshape(-1, 4),
+            confidence=None if conf is None else np.asarray(conf, dtype=np.float32)[rows],
+            class_id=np.full(len(rows), max(key, 0), dtype=np.int64),
+            data={ROW_KEY: rows.astype(np.int64)},
+        )
+        result = engine.update(sub, frame) if self._pass_frame else engine.update(sub)
+
+        id_map = self._ids.setdefault(key, {})
+        if len(result):
+            back = np.asarray(result.data[ROW_KEY], dtype=np.int64)
+            lib_ids = np.asarray(result.tracker_id, dtype=np.int64)
+            for row, lib_id in zip(back.tolist(), lib_ids.tolist(), strict=True):
+                if lib_id == UNTRACKED:
+                    continue
+                vid = id_map.get(lib_id)
+                if vid is None:
+                    vid = id_map[lib_id] = self._next_id
+                    self._next_id += 1
+                ids[row] = vid
+
+        if not engine.tracks and self._drop_idle:
+            # An idle engine holds nothing worth keeping; a new one is made when the class comes back.
+            del self._engines[key]
+            del self._ids[key]
+        elif id_map:
+            alive = {int(t.tracker_id) for t in engine.tracks}
+            for lib_id in [i for i in id_map if i not in alive]:
+                del id_map[lib_id]
+
+
+def lost_track_frames(lost_track_seconds: float, fps: float) -> int:
+    """Convert a lost-track buffer in seconds into frames at the effective frame rate.
+
+    Args:
+        lost_track_seconds: how long a lost track may stay unmatched and still get its ID back.
+        fps: frames per second *reaching the tracker* (the source rate divided by the frame stride).
+
+    Returns:
+        ``ceil(lost_track_seconds * fps)`` frames (``0`` only for a zero buffer).
+
+    Raises:
+        ConfigError: if ``fps`` is not a finite positive number or the buffer is negative.
+    """
+    if not math.isfinite(fps) or fps <= 0:
+        raise ConfigError(f"tracker fps must be a finite number > 0, got {fps!r}")
+    if not math.isfinite(lost_track_seconds) or lost_track_seconds < 0:
+        raise ConfigError(f"lost_track_seconds must be a finite number >= 0, got {lost_track_seconds!r}")
+    # The epsilon keeps 1.0 s x 30 fps at 30 frames despite float error (30.000000000000004).
+    return max(0, math.ceil(lost_track_seconds * fps - 1e-9))
+
+
+def set_lost_buffer(engine: BaseTracker, frames: int, seconds: float) -> BaseTracker:
+    """Set a library tracker's lost-track buffer to exactly ``frames`` (its own knob is in 30 fps units).
+
+    Args:
+        engine: a freshly built library tracker.
+        frames: frames a lost track is kept (a track missing for ``frames`` frames can still match).
+        seconds: the same buffer in seconds (only used by the library in timestamp mode, which vtrack
+            does not use).
+
+    Returns:
+        ``engine``, for chaining in factories.
+    """
+    engine.maximum_frames_without_update = int(frames)
+    engine.maximum_time_without_update = float(seconds)
+    return engine
