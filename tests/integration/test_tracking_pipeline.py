@@ -15,7 +15,7 @@ import supervision as sv
 
 from vtrack.analytics import LineCounter
 from vtrack.geometry import Line
-from vtrack.trackers import make_tracker
+from vtrack.trackers import DEFAULT_TRACKER, TRACKERS, make_tracker
 from vtrack.types import CrossingEvent
 
 FPS = 15.0
@@ -78,8 +78,10 @@ STREAM_B = [  # two people walking out, a bicycle riding in
 ]
 
 
-def run_solo(walkers: list[Walker], seed: int, n: int = 90) -> list[CrossingEvent]:
-    tracker, counter = make_tracker(fps=FPS), LineCounter([LINE])
+def run_solo(
+    walkers: list[Walker], seed: int, n: int = 90, tracker_name: str = DEFAULT_TRACKER
+) -> list[CrossingEvent]:
+    tracker, counter = make_tracker(tracker_name, fps=FPS), LineCounter([LINE])
     events = []
     for f, d in enumerate(scene(walkers, n, seed)):
         events += counter.update(tracker.update(d), f, T0 + timedelta(seconds=f / FPS))
@@ -103,10 +105,11 @@ def test_scripted_scene_counts(walkers: list[Walker], seed: int, expected: list[
     assert len({e.track_id for e in events}) == len(expected)
 
 
-def test_two_streams_interleaved_do_not_interfere() -> None:
+@pytest.mark.parametrize("tracker_name", sorted(TRACKERS))
+def test_two_streams_interleaved_do_not_interfere(tracker_name: str) -> None:
     n = 90
     scenes = {"a": scene(STREAM_A, n, 1), "b": scene(STREAM_B, n, 2)}
-    trackers = {k: make_tracker(fps=FPS) for k in scenes}
+    trackers = {k: make_tracker(tracker_name, fps=FPS) for k in scenes}
     counters = {k: LineCounter([LINE]) for k in scenes}
     events: dict[str, list[CrossingEvent]] = {k: [] for k in scenes}
     for f in range(n):
@@ -114,8 +117,8 @@ def test_two_streams_interleaved_do_not_interfere() -> None:
             t = T0 + timedelta(seconds=f / FPS)
             events[k] += counters[k].update(trackers[k].update(scenes[k][f]), f, t)
 
-    assert events["a"] == run_solo(STREAM_A, 1, n)
-    assert events["b"] == run_solo(STREAM_B, 2, n)
+    assert events["a"] == run_solo(STREAM_A, 1, n, tracker_name)
+    assert events["b"] == run_solo(STREAM_B, 2, n, tracker_name)
     # Each stream numbers its own tracks from 1.
     for k in scenes:
         assert min(e.track_id for e in events[k]) == 1
