@@ -1,0 +1,141 @@
+"""``vtrack batch``: many videos and photo folders, in parallel worker processes, resumable.
+
+Registered on the ``vtrack`` app in :mod:`vtrack.cli`. Exit codes: 0 every input done (now or in an
+earlier run), 3 partial (at least one input failed; the rest were processed), 2 bad usage (no input
+found, bad flag, config, model or class), 130 interrupted (finished inputs are kept; rerun to resume),
+1 internal error.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from vtrack.errors import ConfigError, VtrackError
+
+log = logging.getLogger("vtrack")
+
+EXIT_USAGE = 2
+
+_out = Console()
+_err = Console(stderr=True)
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(console=_err, show_path=False, show_time=False, rich_tracebacks=False)],
+        force=True,
+    )
+
+
+def _split_classes(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    if not names:
+        raise ConfigError(f"--classes {text!r}: expected comma-separated class names, e.g. bicycle,person")
+    return names
+
+
+def batch(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(help="Video files, folders (videos and photo folders), quoted globs, or @list.txt."),
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Batch output folder (required).")],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="ONNX file, .pt checkpoint, or name like yolo11n.")
+    ] = None,
+    imgsz: Annotated[int | None, typer.Option(help="Inference size (default: the model's).")] = None,
+    classes: Annotated[
+        str | None, typer.Option(help="Comma-separated class names to keep, e.g. bicycle,person.")
+    ] = None,
+    conf: Annotated[float | None, typer.Option(help="Minimum confidence (default 0.25).")] = None,
+    line: Annotated[
+        list[str] | None,
+        typer.Option("--line", help="Counting line NAME=x1,y1,x2,y2 for every video; repeatable."),
+    ] = None,
+    tracker: Annotated[str | None, typer.Option(help="bytetrack (default), botsort or ocsort.")] = None,
+    stride: Annotated[int | None, typer.Option(help="Process every k-th frame of each video.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: cores ÷ threads, at most one per input).")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="ONNX Runtime threads per worker (default: cores ÷ workers).")
+    ] = None,
+    no_video: Annotated[bool, typer.Option("--no-video", help="Do not write annotated.mp4 files.")] = False,
+    images_annotated: Annotated[
+        bool, typer.Option("--images-annotated", help="Photo folders: also write annotated images.")
+    ] = False,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, errors only.")] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
+) -> None:
+    """Process many videos and photo folders into --out; resumable (finished inputs are skipped)."""
+    _setup_logging(verbose, quiet)
+    from vtrack.batch.inputs import expand_inputs
+    from vtrack.batch.runner import BatchOptions, run_batch
+    from vtrack.cli import build_run_config
+    from vtrack.config import lines_from_flags
+
+    try:
+        overrides: dict[str, Any] = {
+            "model.path": model,
+            "model.imgsz": imgsz,
+            "model.conf": conf,
+            "classes": _split_classes(classes),
+            "counting.lines": [lc.model_dump() for lc in lines_from_flags(line)] if line else None,
+            "tracker.type": tracker,
+            "stride": stride,
+            "output.video": False if no_video else None,
+        }
+        cfg = build_run_config(config, overrides)
+        items = expand_inputs(inputs)
+        opts = BatchOptions(
+            out_dir=out_dir, workers=workers, threads=threads, images_annotated=images_annotated, quiet=quiet
+        )
+        report = run_batch(items, cfg, opts, _err)
+    except VtrackError as e:
+        _err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    if not quiet:
+        _print_report(report)
+    raise typer.Exit(report.exit_code)
+
+
+def _print_report(report: Any) -> None:
+    run = report.summary.get("run", {})
+    _out.print(
+        f"[bold]{run.get('processed', 0)}[/] processed, {run.get('skipped', 0)} skipped (done before), "
+        f"{run.get('failed', 0)} failed, {run.get('interrupted', 0)} interrupted "
+        f"in {report.wall_seconds:.1f} s "
+        f"with {report.workers} worker(s) × {report.threads} thread(s) → {report.out_dir}",
+        highlight=False,
+    )
+    failed = [o for o in report.outcomes if o.status == "failed"]
+    if failed:
+        table = Table("input", "error", title="failed")
+        for o in failed:
+            table.add_row(str(o.item.path), o.error or "")
+        _out.print(table)
+    totals = report.summary.get("totals", {})
+    if any(totals.get("lines", {}).values()):
+        table = Table("line", "class", "in", "out", title="crossings, all files")
+        for line_name, per in totals["lines"].items():
+            for cls, c in per.items():
+                table.add_row(line_name, cls, str(c["in"]), str(c["out"]))
+        _out.print(table)
+    if totals.get("detections"):
+        _out.print(
+            "photo detections: " + ", ".join(f"{c}={n}" for c, n in totals["detections"].items()),
+            highlight=False,
+        )
