@@ -171,6 +171,19 @@ def run(
         Path | None, typer.Option("--out", "-o", help="Output folder [default: runs/<name>].")
     ] = None,
     no_video: Annotated[bool, typer.Option("--no-video", help="Do not write annotated.mp4.")] = False,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help="Also commit every crossing to a count store: sqlite:///path.db or "
+                     "postgresql://user@host/db."),
+    ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option("--run-id", help="Run identity in the store; the same id again replaces its counts "
+                     "[default: source name + hash of its path and start time]."),
+    ] = None,
+    tz: Annotated[
+        str | None, typer.Option("--tz", help="IANA time zone of this stream's buckets [default: UTC].")
+    ] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, errors only.")] = False,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
@@ -197,6 +210,9 @@ def run(
             "start_time": start,
             "output.dir": str(out_dir) if out_dir is not None else None,
             "output.video": False if no_video else None,
+            "store": store,
+            "run_id": run_id,
+            "timezone": tz,
         }
         cfg = build_run_config(config, overrides)
         _run(cfg, quiet=quiet)
@@ -307,6 +323,21 @@ def export(
     except VtrackError as e:
         _fail(str(e))
     out.print(f"wrote {path}")
+
+
+from vtrack.cli_eval import eval_command  # noqa: E402
+
+app.command("eval")(eval_command)
+
+
+from vtrack.cli_batch import batch as batch_command  # noqa: E402
+
+app.command("batch")(batch_command)
+
+
+from vtrack.cli_counts import counts_command  # noqa: E402
+
+app.command("counts")(counts_command)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -134,6 +135,45 @@ class RunConfig(_Strict):
         description="Wall-clock time of the first frame (ISO 8601; UTC when no offset is given). "
         "Default: the container's creation time, else the file's modification time.",
     )
+    store: str | None = Field(
+        None,
+        description="Count store URL: sqlite:///path.db (one file) or postgresql://user@host/db; every "
+        "crossing and hourly counts are committed there at least once per second. Default: none.",
+    )
+    run_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Identity of this run in the count store; running again with the same id replaces its "
+        "counts. Default: the source's name + a hash of its absolute path and start time.",
+    )
+    timezone: str = Field(
+        "UTC",
+        description="IANA time zone (e.g. Europe/Amsterdam) of this stream's hour/day buckets; recorded "
+        "with the run and used by `vtrack counts` unless --tz is given. Times are stored in UTC.",
+    )
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from vtrack.exporters.store.base import StoreError, parse_store_url
+
+        try:
+            parse_store_url(v)
+        except StoreError as e:
+            raise ValueError(str(e)) from e
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {v!r}: expected an IANA name, e.g. Europe/Amsterdam") from e
+        return v
 
 
 def _line_of(data: str, loc: tuple[int | str, ...]) -> int | None:

@@ -7,6 +7,7 @@ Outputs in the run's folder:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
@@ -24,6 +25,7 @@ from vtrack.errors import ConfigError, SourceError
 from vtrack.exporters.annotate import FrameAnnotator
 from vtrack.exporters.base import Exporter
 from vtrack.exporters.files import CountsCsvExporter, EventsJsonlExporter, MotTracksExporter, write_summary
+from vtrack.exporters.store import RunInfo, StoreExporter, open_store, parse_store_url
 from vtrack.exporters.video import AnnotatedVideoExporter
 from vtrack.geometry import Line
 from vtrack.stream.base import Source
@@ -62,6 +64,32 @@ def default_out_dir(source: Source) -> Path:
     return Path("runs") / source.name
 
 
+def default_run_id(source_path: str, start_time: datetime) -> str:
+    """The run id used when none is given: ``<stem>-<10 hex>``.
+
+    The hash covers the source's absolute path and its resolved start time (UTC) — what identifies
+    the footage — and not the detector/tracker settings: re-running a file after tuning settings
+    replaces its counts rather than adding a second copy of them. Pass a run id to keep both.
+    """
+    start_utc = as_utc(start_time).astimezone(timezone.utc).isoformat()
+    key = f"{Path(source_path).expanduser().resolve()}|{start_utc}"
+    return f"{Path(source_path).stem or 'run'}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+def store_run_info(cfg: RunConfig, source: Source, start_time: datetime, start_source: str) -> RunInfo:
+    """The count store's record of this run (stream name = the source's name)."""
+    source_path = cfg.source or source.name
+    return RunInfo(
+        run_id=cfg.run_id or default_run_id(source_path, start_time),
+        stream=source.name,
+        source=source_path,
+        start_time=start_time,
+        start_time_source=start_source,
+        timezone=cfg.timezone,
+        settings=cfg.model_dump_json(exclude={"store"}),
+    )
+
+
 def build_outputs(
     cfg: RunConfig,
     out_dir: Path,
@@ -69,8 +97,41 @@ def build_outputs(
     lines: list[Line],
     counter: LineCounter | None,
     class_names: dict[int, str],
+    *,
+    run_info: RunInfo | None = None,
 ) -> list[Exporter]:
-    """Create the exporters of a run in ``out_dir``."""
+    """Create the exporters of a run in ``out_dir`` (and the count store's, when ``cfg.store`` is set).
+
+    The store is opened first, so a bad or unreachable store fails before any file is truncated.
+
+    Raises:
+        StoreError: the store cannot be opened (one line).
+    """
+    store_exporter: StoreExporter | None = None
+    if cfg.store:
+        if run_info is None:
+            run_info = store_run_info(cfg, source, datetime.now(timezone.utc), "wall_clock")
+        store_exporter = StoreExporter(open_store(cfg.store), run_info)
+    try:
+        exporters = _file_outputs(cfg, out_dir, source, lines, counter, class_names)
+    except BaseException:
+        if store_exporter is not None:
+            store_exporter.store.close()
+        raise
+    if store_exporter is not None:
+        exporters.append(store_exporter)
+    return exporters
+
+
+def _file_outputs(
+    cfg: RunConfig,
+    out_dir: Path,
+    source: Source,
+    lines: list[Line],
+    counter: LineCounter | None,
+    class_names: dict[int, str],
+) -> list[Exporter]:
+    """The file exporters (and annotated video) of a run in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     exporters: list[Exporter] = [
         EventsJsonlExporter(out_dir / "events.jsonl"),
@@ -145,7 +206,10 @@ def run_job(
             else None
         )
         out_dir = Path(cfg.output.dir) if cfg.output.dir else default_out_dir(source)
-        exporters = build_outputs(cfg, out_dir, source, lines, counter, detector.class_names)
+        run_info = store_run_info(cfg, source, start_time, start_source) if cfg.store else None
+        exporters = build_outputs(
+            cfg, out_dir, source, lines, counter, detector.class_names, run_info=run_info
+        )
     except BaseException:
         source.close()
         raise
@@ -163,6 +227,13 @@ def run_job(
     summary = make_summary(cfg, source, stats, start_time, start_source, counter)
     if decode_errors:
         summary["decode_errors"] = decode_errors[:100]
+    if cfg.store and run_info is not None:
+        summary["store"] = {
+            "url": parse_store_url(cfg.store).display,
+            "run_id": run_info.run_id,
+            "stream": run_info.stream,
+            "timezone": run_info.timezone,
+        }
     write_summary(out_dir / "summary.json", summary)
     return RunOutcome(out_dir=out_dir, summary=summary, stats=stats, decode_errors=decode_errors)
 

@@ -1,0 +1,127 @@
+"""``vtrack counts``: crossings per 15 min, hour or day from a count store, as a table, CSV or JSON.
+
+Registered on the main app in :mod:`vtrack.cli`. Errors (bad URL, unreachable database, unknown
+zone, bad time) end as one line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vtrack.errors import ConfigError, VtrackError
+from vtrack.exporters.store.base import CountFilter, open_store
+from vtrack.exporters.store.query import (
+    BUCKETS,
+    Bucket,
+    CountsResult,
+    iter_csv_rows,
+    parse_time,
+    query_counts,
+    zone,
+)
+
+log = logging.getLogger(__name__)
+
+EXIT_USER_ERROR = 2
+CSV_HEADER = ("bucket_start", "stream", "line", "class", "direction", "count")
+Format = Literal["table", "csv", "json"]
+FORMATS: tuple[str, ...] = ("table", "csv", "json")
+
+_out = Console()
+_err = Console(stderr=True)
+
+
+def render_csv(result: CountsResult) -> str:
+    """CSV text: a header and one row per bucket × stream × line × class × direction."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_HEADER)
+    w.writerows(iter_csv_rows(result))
+    return buf.getvalue()
+
+
+def render_json(result: CountsResult) -> str:
+    """JSON text: ``{"timezone", "by", "rows": [{bucket_start, stream, line, class, direction, count}]}``."""
+    rows = [dict(zip(CSV_HEADER, r, strict=True)) for r in iter_csv_rows(result)]
+    return json.dumps({"timezone": result.tz.key, "by": result.by, "rows": rows}, indent=2) + "\n"
+
+
+def render_table(result: CountsResult) -> Table:
+    """A rich table with in/out side by side per bucket × stream × line × class."""
+    title = f"crossings per {result.by} ({result.tz.key})"
+    table = Table("start", "stream", "line", "class", "in", "out", title=title)
+    merged: dict[tuple[str, str, str, str], dict[str, int]] = {}
+    for r in result.rows:
+        merged.setdefault((r.bucket.isoformat(), r.stream, r.line, r.class_name), {"in": 0, "out": 0})[
+            r.direction
+        ] += r.count
+    for (start, stream, line, cls), c in merged.items():
+        table.add_row(start, stream, line, cls, str(c["in"]), str(c["out"]))
+    return table
+
+
+def counts_command(
+    store: Annotated[
+        str, typer.Option("--store", help="Count store URL: sqlite:///path.db or postgresql://user@host/db.")
+    ],
+    stream: Annotated[
+        str | None, typer.Option(help="Only this stream (a file's name without extension).")
+    ] = None,
+    line: Annotated[str | None, typer.Option(help="Only this counting line.")] = None,
+    class_name: Annotated[str | None, typer.Option("--class", help="Only this class, e.g. bicycle.")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Only this run.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--from", help="Start (inclusive), ISO 8601; no offset = in --tz.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="End (exclusive), ISO 8601; no offset = in --tz.")
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="Bucket: 15min, hour or day (clock in --tz).")] = "hour",
+    tz: Annotated[
+        str | None,
+        typer.Option("--tz", help="IANA zone of the buckets [default: the runs' recorded zone, else UTC]."),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+) -> None:
+    """Crossings per 15 min, hour or day from a count store, in a time zone (DST-aware)."""
+    try:
+        if by not in BUCKETS:
+            raise ConfigError(f"--by {by!r}: expected one of {', '.join(BUCKETS)}")
+        if fmt not in FORMATS:
+            raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+        bucket: Bucket = by  # type: ignore[assignment]
+        flt = CountFilter(stream=stream, line=line, class_name=class_name, run_id=run_id)
+        st = open_store(store)
+        try:
+            zone_ = zone(tz) if tz is not None else None
+            if since is not None or until is not None:
+                from vtrack.exporters.store.query import default_zone
+
+                parse_zone = zone_ if zone_ is not None else zone(default_zone(st, flt))
+                flt = CountFilter(
+                    stream=stream, line=line, class_name=class_name, run_id=run_id,
+                    since=parse_time(since, parse_zone) if since is not None else None,
+                    until=parse_time(until, parse_zone) if until is not None else None,
+                )
+            result = query_counts(st, flt, bucket, zone_)
+        finally:
+            st.close()
+    except VtrackError as e:
+        _err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USER_ERROR) from None
+    if fmt == "csv":
+        typer.echo(render_csv(result), nl=False)
+    elif fmt == "json":
+        typer.echo(render_json(result), nl=False)
+    elif result.rows:
+        _out.print(render_table(result))
+    else:
+        _out.print("no crossings match", highlight=False)

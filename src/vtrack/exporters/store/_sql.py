@@ -1,0 +1,254 @@
+"""The store logic shared by both backends; subclasses supply the connection and type adapters."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter as _Tally
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timezone
+from typing import Any
+
+from vtrack.exporters.store.base import (
+    CountFilter,
+    HourlyCount,
+    RunInfo,
+    RunRecord,
+    StoredEvent,
+    StoreError,
+    StoreURL,
+    utc,
+    utc_hour,
+)
+from vtrack.exporters.store.migrations import LATEST_VERSION, MIGRATIONS, SCHEMA_TABLE, Dialect, render
+from vtrack.types import CrossingEvent
+
+log = logging.getLogger(__name__)
+
+_INSERT_EVENT = (
+    "INSERT INTO vtrack_crossings (run_id, stream, line, class, direction, track_id, frame, ts) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_BUMP_HOUR = (
+    "INSERT INTO vtrack_hourly (stream, line, class, direction, hour_utc, run_id, count) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (stream, line, class, direction, hour_utc, run_id) "
+    "DO UPDATE SET count = vtrack_hourly.count + excluded.count"
+)
+_UPSERT_RUN = (
+    "INSERT INTO vtrack_runs (run_id, stream, source, start_time, start_time_source, timezone, settings, "
+    "status, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?) "
+    "ON CONFLICT (run_id, stream) DO UPDATE SET source = excluded.source, "
+    "start_time = excluded.start_time, start_time_source = excluded.start_time_source, "
+    "timezone = excluded.timezone, settings = excluded.settings, status = 'running', "
+    "started_at = excluded.started_at, updated_at = excluded.updated_at"
+)
+
+
+class SqlStore:
+    """A :class:`~vtrack.exporters.store.base.CountStore` over a DB-API connection.
+
+    SQL is written once with ``?`` placeholders; subclasses implement :meth:`_tx`, :meth:`_run`,
+    :meth:`_many`, :meth:`_rows`, :meth:`_to_db` and :meth:`_from_db`.
+    """
+
+    dialect: Dialect
+
+    def __init__(self, url: StoreURL) -> None:
+        self.url = url
+        self._version = 0
+        self._closed = False
+
+    # -- backend hooks -------------------------------------------------------------------------
+    def _tx(self) -> AbstractContextManager[None]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _to_db(self, t: datetime) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _from_db(self, v: Any) -> datetime:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _lock_for_migration(self) -> None:
+        """Serialise concurrent migrators (inside the migration transaction)."""
+
+    def _wrap(self, what: str, e: Exception) -> StoreError:
+        msg = " ".join(str(e).split()) or type(e).__name__
+        return StoreError(f"count store {self.url.display}: cannot {what}: {msg}")
+
+    # -- migrations ----------------------------------------------------------------------------
+    @property
+    def schema_version(self) -> int:
+        return self._version
+
+    def migrate(self) -> int:
+        """Apply the missing migrations; return the schema version.
+
+        Raises:
+            StoreError: the database's schema is newer than this vtrack knows.
+        """
+        with self._tx():
+            self._run(render(SCHEMA_TABLE, self.dialect))
+        with self._tx():
+            self._lock_for_migration()
+            rows = self._rows("SELECT MAX(version) FROM vtrack_schema")
+            current = int(rows[0][0] or 0) if rows else 0
+            if current > LATEST_VERSION:
+                raise StoreError(
+                    f"count store {self.url.display} has schema version {current}, newer than this "
+                    f"vtrack knows ({LATEST_VERSION}); upgrade vtrack"
+                )
+            for version, description, statements in MIGRATIONS:
+                if version <= current:
+                    continue
+                log.info("count store %s: applying migration %d (%s)", self.url.display, version, description)
+                for stmt in statements:
+                    self._run(render(stmt, self.dialect))
+                self._run(
+                    "INSERT INTO vtrack_schema (version, description, applied_at) VALUES (?, ?, ?)",
+                    (version, description, self._to_db(datetime.now(timezone.utc))),
+                )
+                current = version
+        self._version = current
+        return current
+
+    # -- writes --------------------------------------------------------------------------------
+    def write_events(self, run: RunInfo, events: Sequence[CrossingEvent], *, replace: bool = False) -> None:
+        self._check_open()
+        event_rows = [
+            (run.run_id, run.stream, e.line, e.class_name, e.direction, int(e.track_id), int(e.frame),
+             self._to_db(utc(e.time)))
+            for e in events
+        ]
+        hours = _Tally((e.line, e.class_name, e.direction, utc_hour(e.time)) for e in events)
+        hour_rows = [
+            (run.stream, line, cls, direction, self._to_db(hour), run.run_id, n)
+            for (line, cls, direction, hour), n in sorted(hours.items())
+        ]
+        now = self._to_db(datetime.now(timezone.utc))
+        try:
+            with self._tx():
+                if replace:
+                    key = (run.run_id, run.stream)
+                    self._run("DELETE FROM vtrack_crossings WHERE run_id = ? AND stream = ?", key)
+                    self._run("DELETE FROM vtrack_hourly WHERE run_id = ? AND stream = ?", key)
+                    start = self._to_db(utc(run.start_time)) if run.start_time is not None else None
+                    self._run(
+                        _UPSERT_RUN,
+                        (run.run_id, run.stream, run.source, start, run.start_time_source, run.timezone,
+                         run.settings, now, now),
+                    )
+                if event_rows:
+                    self._many(_INSERT_EVENT, event_rows)
+                    self._many(_BUMP_HOUR, hour_rows)
+        except StoreError:
+            raise
+        except Exception as e:
+            raise self._wrap(f"write {len(event_rows)} event(s) of run {run.run_id!r}", e) from e
+
+    def finish_run(self, run_id: str, stream: str, status: str = "finished") -> None:
+        self._check_open()
+        try:
+            with self._tx():
+                self._run(
+                    "UPDATE vtrack_runs SET status = ?, updated_at = ? WHERE run_id = ? AND stream = ?",
+                    (status, self._to_db(datetime.now(timezone.utc)), run_id, stream),
+                )
+        except Exception as e:
+            raise self._wrap(f"finish run {run_id!r}", e) from e
+
+    # -- reads ---------------------------------------------------------------------------------
+    def _where(self, flt: CountFilter, ts_col: str) -> tuple[str, list[Any]]:
+        """A WHERE clause of fixed column names with ``?`` for every value (no value is formatted in)."""
+        conds: list[str] = []
+        params: list[Any] = []
+        for col, val in (("stream", flt.stream), ("line", flt.line), ("class", flt.class_name),
+                         ("run_id", flt.run_id)):
+            if val is not None:
+                conds.append(f"{col} = ?")
+                params.append(val)
+        if flt.since is not None:
+            conds.append(f"{ts_col} >= ?")
+            params.append(self._to_db(utc(flt.since)))
+        if flt.until is not None:
+            conds.append(f"{ts_col} < ?")
+            params.append(self._to_db(utc(flt.until)))
+        return (" WHERE " + " AND ".join(conds)) if conds else "", params
+
+    def events(self, flt: CountFilter) -> list[StoredEvent]:
+        self._check_open()
+        where, params = self._where(flt, "ts")
+        sql = (
+            "SELECT run_id, stream, line, class, direction, track_id, frame, ts FROM vtrack_crossings"  # noqa: S608
+            f"{where} ORDER BY ts, id"
+        )
+        try:
+            rows = self._rows(sql, params)
+        except Exception as e:
+            raise self._wrap("read events", e) from e
+        return [
+            StoredEvent(r[0], r[1], r[2], r[3], r[4], int(r[5]), int(r[6]), self._from_db(r[7])) for r in rows
+        ]
+
+    def hourly(self, flt: CountFilter) -> list[HourlyCount]:
+        self._check_open()
+        where, params = self._where(flt, "hour_utc")
+        sql = (
+            "SELECT stream, line, class, direction, hour_utc, SUM(count) FROM vtrack_hourly"  # noqa: S608
+            f"{where} GROUP BY stream, line, class, direction, hour_utc "
+            "ORDER BY hour_utc, stream, line, class, direction"
+        )
+        try:
+            rows = self._rows(sql, params)
+        except Exception as e:
+            raise self._wrap("read hourly counts", e) from e
+        return [HourlyCount(r[0], r[1], r[2], r[3], self._from_db(r[4]), int(r[5])) for r in rows]
+
+    def runs(self, flt: CountFilter) -> list[RunRecord]:
+        self._check_open()
+        conds, params = [], []
+        if flt.stream is not None:
+            conds.append("r.stream = ?")
+            params.append(flt.stream)
+        if flt.run_id is not None:
+            conds.append("r.run_id = ?")
+            params.append(flt.run_id)
+        where = (" WHERE " + " AND ".join(conds)) if conds else ""
+        sql = (
+            "SELECT r.run_id, r.stream, r.source, r.start_time, r.start_time_source, r.timezone, "  # noqa: S608
+            "r.status, "
+            "(SELECT COUNT(*) FROM vtrack_crossings c WHERE c.run_id = r.run_id AND c.stream = r.stream) "
+            f"FROM vtrack_runs r{where} ORDER BY r.stream, r.run_id"
+        )
+        try:
+            rows = self._rows(sql, params)
+        except Exception as e:
+            raise self._wrap("read runs", e) from e
+        return [
+            RunRecord(r[0], r[1], r[2], self._from_db(r[3]) if r[3] is not None else None, r[4], r[5], r[6],
+                      int(r[7]))
+            for r in rows
+        ]
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"count store {self.url.display} is closed")
+
+    def __enter__(self) -> SqlStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        self._closed = True
+

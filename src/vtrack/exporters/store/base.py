@@ -1,0 +1,241 @@
+"""The count store interface: one protocol, two backends (SQLite, PostgreSQL), URL parsing.
+
+A store keeps every crossing event (stream, line, class, direction, track id, UTC time, run id)
+and hourly aggregates per run × stream × line × class × direction × UTC hour. The aggregates are
+*maintained*, not derived at query time: each batch of events bumps its hours in the same
+transaction that inserts the events, so the two tables can never disagree, and hour/day queries
+over weeks of data read a few thousand aggregate rows instead of every event.
+
+URLs:
+
+- ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (one file, WAL mode);
+- ``postgresql://user:password@host:port/dbname`` (also ``postgres://``), any libpq URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+from urllib.parse import urlsplit, urlunsplit
+
+from vtrack.errors import VtrackError
+from vtrack.types import CrossingEvent, Direction
+
+Backend = Literal["sqlite", "postgresql"]
+
+SQLITE_PREFIX = "sqlite:///"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+URL_HINT = "expected sqlite:///path.db or postgresql://user@host:port/dbname"
+
+
+class StoreError(VtrackError):
+    """The count store cannot be opened, migrated, written or read (one line, no secrets)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreURL:
+    """A parsed store URL.
+
+    Attributes:
+        backend: ``"sqlite"`` or ``"postgresql"``.
+        target: the SQLite file path, or the libpq connection URL.
+        display: the URL with any password replaced by ``***`` (safe for logs and errors).
+    """
+
+    backend: Backend
+    target: str
+    display: str
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file (only for ``backend == "sqlite"``)."""
+        return Path(self.target)
+
+
+def redact(url: str) -> str:
+    """``url`` with the password (if any) replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+
+
+def parse_store_url(url: str) -> StoreURL:
+    """Parse ``sqlite:///path.db`` or ``postgresql://…``.
+
+    Raises:
+        StoreError: for an empty URL, an unknown scheme or a SQLite URL without a path.
+    """
+    text = (url or "").strip()
+    shown = redact(text)
+    if text.startswith(SQLITE_PREFIX):
+        path = text[len(SQLITE_PREFIX) :]
+        if not path:
+            raise StoreError(f"store URL {shown!r} has no file path: {URL_HINT}")
+        return StoreURL("sqlite", path, shown)
+    if text.startswith("sqlite:"):
+        raise StoreError(f"store URL {shown!r}: {URL_HINT} (three slashes before a relative path)")
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if scheme in POSTGRES_SCHEMES:
+        if "://" in text and not text.split("://", 1)[1].strip("/"):
+            raise StoreError(f"store URL {shown!r} names no server or database: {URL_HINT}")
+        return StoreURL("postgresql", text, shown)
+    raise StoreError(f"store URL {shown!r}: {URL_HINT}")
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """What the store records about one run of one stream.
+
+    Attributes:
+        run_id: the run's identity; writing a run again with the same id replaces its rows.
+        stream: stream name (the source's name for files).
+        source: the source path or URL.
+        start_time: wall-clock time of the first frame (timezone-aware) or ``None`` for live streams.
+        start_time_source: where ``start_time`` came from (``flag``, ``creation_time``, ``file_mtime``).
+        timezone: IANA zone used by default to bucket this stream's counts.
+        settings: JSON text of the run's settings (for provenance).
+    """
+
+    run_id: str
+    stream: str
+    source: str = ""
+    start_time: datetime | None = None
+    start_time_source: str = ""
+    timezone: str = "UTC"
+    settings: str = "{}"
+
+
+@dataclass(frozen=True, slots=True)
+class CountFilter:
+    """Which rows a query reads; ``None`` means any. Times are ``[since, until)``, timezone-aware."""
+
+    stream: str | None = None
+    line: str | None = None
+    class_name: str | None = None
+    run_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One crossing event as stored (``time`` in UTC)."""
+
+    run_id: str
+    stream: str
+    line: str
+    class_name: str
+    direction: Direction
+    track_id: int
+    frame: int
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HourlyCount:
+    """One maintained aggregate row: crossings in the UTC hour starting at ``hour``."""
+
+    stream: str
+    line: str
+    class_name: str
+    direction: Direction
+    hour: datetime
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A run as stored."""
+
+    run_id: str
+    stream: str
+    source: str
+    start_time: datetime | None
+    start_time_source: str
+    timezone: str
+    status: str
+    events: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class CountStore(Protocol):
+    """A durable store of crossing events and their hourly aggregates.
+
+    Every write method is one transaction: it happens completely or not at all.
+    """
+
+    url: StoreURL
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the opened database (after migrations)."""
+        ...
+
+    def write_events(
+        self, run: RunInfo, events: Sequence[CrossingEvent], *, replace: bool = False
+    ) -> None:
+        """Insert ``events`` of ``run`` and bump their hourly aggregates, in one transaction.
+
+        Args:
+            run: the run (and stream) the events belong to.
+            events: crossings with timezone-aware times.
+            replace: first delete every event and aggregate of ``(run.run_id, run.stream)`` and
+                (re)register the run as ``running``; all in the same transaction.
+        """
+        ...
+
+    def finish_run(self, run_id: str, stream: str, status: str = "finished") -> None:
+        """Mark a run finished (or interrupted)."""
+        ...
+
+    def events(self, flt: CountFilter) -> list[StoredEvent]:
+        """Stored events matching ``flt``, ordered by time."""
+        ...
+
+    def hourly(self, flt: CountFilter) -> list[HourlyCount]:
+        """Aggregate rows matching ``flt`` summed over runs (``since``/``until`` on UTC hours)."""
+        ...
+
+    def runs(self, flt: CountFilter) -> list[RunRecord]:
+        """Runs matching ``flt.stream`` / ``flt.run_id``."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        ...
+
+
+def utc(t: datetime) -> datetime:
+    """``t`` in UTC; a naive ``t`` is taken as UTC."""
+    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+
+
+def utc_hour(t: datetime) -> datetime:
+    """Start of the UTC hour holding ``t``."""
+    return utc(t).replace(minute=0, second=0, microsecond=0)
+
+
+def open_store(url: str) -> CountStore:
+    """Open (creating and migrating as needed) the store at ``url``.
+
+    Raises:
+        StoreError: bad URL, unreachable or unwritable database, or a schema newer than this vtrack.
+    """
+    parsed = parse_store_url(url)
+    if parsed.backend == "sqlite":
+        from vtrack.exporters.store.sqlite import SqliteStore
+
+        return SqliteStore(parsed)
+    from vtrack.exporters.store.postgres import PostgresStore
+
+    return PostgresStore(parsed)
