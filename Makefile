@@ -1,6 +1,7 @@
 # Two entry points that set everything up on a fresh machine (Python 3.10+, Debian):
 #   make demo   – create .venv, install vtrack, count the cyclists in the sample clip
-#   make test   – create .venv with test + export tools, run the whole test suite
+#   make test   – install the Debian packages the tests need, create .venv with test + export tools,
+#                 run the whole test suite
 # ../shared (models, media, MOT sequences) must sit beside the repository for demo and asset tests.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -11,7 +12,7 @@ SHARED ?= ../shared
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-dev demo test lint clean
+.PHONY: setup setup-dev system-deps demo test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +34,11 @@ demo: setup
 	  --model $(SHARED)/models/yolov8n.onnx --classes bicycle \
 	  --line gate=400,250,400,650 --out runs/demo
 
-test: setup-dev
+# real servers and browser used by the tests (PostgreSQL, ...), from Debian: .ci/system-packages.txt
+system-deps:
+	.ci/install-system-packages
+
+test: system-deps setup-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
