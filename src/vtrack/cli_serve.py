@@ -1,0 +1,140 @@
+"""``vtrack serve``: many live streams, the HTTP API, the live page and Prometheus metrics in one process.
+
+Binds 127.0.0.1 unless told otherwise. SIGINT/SIGTERM stop it gracefully: open live views are closed,
+every stream's worker finishes its frame and closes its source and count store.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.logging import RichHandler
+
+from vtrack import cli_output
+from vtrack.cli_output import print_error
+from vtrack.config import DeploymentConfig, load_deployment_config
+from vtrack.errors import ConfigError, VtrackError
+
+log = logging.getLogger("vtrack")
+
+EXIT_USER_ERROR = 2
+GRACEFUL_SHUTDOWN_S = 3
+_out, _err = cli_output.out, cli_output.err
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(console=_err, show_path=False, show_time=True, rich_tracebacks=False)],
+        force=True,
+    )
+    logging.getLogger("vtrack").setLevel(logging.INFO if verbose == 0 else level)
+    logging.getLogger("uvicorn.access").setLevel(logging.INFO if verbose >= 1 else logging.WARNING)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_deployment(
+    config: Path, host: str | None = None, port: int | None = None, token: str | None = None
+) -> DeploymentConfig:
+    """The deployment file with command-line overrides applied.
+
+    Raises:
+        ConfigError: the file or an override is invalid.
+    """
+    cfg = load_deployment_config(config)
+    try:
+        if host is not None:
+            cfg.server.host = host
+        if port is not None:
+            cfg.server.port = port
+        if token is not None:
+            cfg.server.token = token
+    except ValueError as e:  # pydantic's ValidationError is a ValueError
+        raise ConfigError(f"invalid option: {' '.join(str(e).split())}") from e
+    return cfg
+
+
+def serve_command(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Deployment YAML (server, model, streams).")],
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind [default: the config's, else 127.0.0.1].")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port [default: the config's, else 8080].")] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(help="API token (every route but /healthz needs 'Authorization: Bearer …'); "
+                     "default: the config's, else $VTRACK_TOKEN."),
+    ] = None,
+    check: Annotated[bool, typer.Option("--check", help="Validate the config and exit.")] = False,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="-v: access log; -vv: debug.")
+    ] = 0,
+) -> None:
+    """Serve live streams: detection, tracking and counting, HTTP API, live page and /metrics."""
+    _setup_logging(verbose)
+    try:
+        cfg = build_deployment(config, host, port, token)
+    except VtrackError as e:
+        print_error(e)
+        raise typer.Exit(EXIT_USER_ERROR) from None
+    enabled = sum(1 for s in cfg.streams if s.enabled)
+    if check:
+        _out.print(f"{config}: valid ({len(cfg.streams)} stream(s), {enabled} enabled)")
+        return
+    if not _is_loopback(cfg.server.host) and cfg.server.token is None:
+        log.warning("binding %s without a token: anyone on the network can use the API", cfg.server.host)
+
+    import uvicorn
+
+    from vtrack.service.app import create_app
+    from vtrack.service.manager import StreamManager
+
+    manager = StreamManager(cfg)
+    try:
+        manager.start()  # load the model first: a bad model is one line here, not a lifespan traceback
+    except VtrackError as e:
+        manager.stop()
+        print_error(e)
+        raise typer.Exit(EXIT_USER_ERROR) from None
+    app = create_app(cfg, manager)
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            app.state.stopping.set()  # end open MJPEG views so the shutdown does not wait on them
+            super().handle_exit(sig, frame)
+
+    uv_config = uvicorn.Config(
+        app,
+        host=cfg.server.host,
+        port=cfg.server.port,
+        log_config=None,
+        access_log=verbose >= 1,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        limit_concurrency=256,
+    )
+    server = _Server(uv_config)
+    _out.print(
+        f"vtrack serve: http://{cfg.server.host}:{cfg.server.port}/ ({enabled} stream(s)"
+        f"{', token required' if cfg.server.token else ''})",
+        highlight=False,
+    )
+    try:
+        server.run()
+    finally:
+        manager.stop()  # idempotent; also when the port could not be bound
+    if not server.started:
+        raise typer.Exit(EXIT_USER_ERROR)

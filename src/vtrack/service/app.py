@@ -1,0 +1,462 @@
+"""The HTTP API and web page of ``vtrack serve`` (FastAPI).
+
+Routes: ``/healthz``, ``/readyz``, ``/metrics``, ``/api/streams[/{id}[/counts]]``,
+``/streams/{id}/mjpeg``, ``/streams/{id}/snapshot.jpg``, the page at ``/`` (package data only) and
+OpenAPI docs at ``/docs``.
+
+Security: with a token every route but ``/healthz`` (and ``/metrics`` when ``metrics_auth`` is off)
+needs ``Authorization: Bearer TOKEN``; a browser opens ``/?token=TOKEN`` once and gets a
+``SameSite=Strict`` HttpOnly cookie holding it. Request bodies are limited to
+``server.max_request_bytes``. No response carries a URL password: sources are shown redacted and
+validation errors never echo their input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from datetime import datetime, timedelta, timezone
+from importlib import resources
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, Field
+
+from vtrack import __version__
+from vtrack.config import DeploymentConfig, StreamConfig
+from vtrack.errors import VtrackError
+from vtrack.exporters.store import CountFilter, open_store, query_counts
+from vtrack.exporters.store.query import bucket_start, parse_time, zone
+from vtrack.service.manager import StreamManager, StreamStatus, StreamWorker, scrub
+
+log = logging.getLogger(__name__)
+
+TOKEN_COOKIE = "vtrack_token"  # noqa: S105 - the cookie's name
+SNAPSHOT_WAIT_S = 3.0
+MJPEG_POLL_S = 0.04
+MJPEG_BOUNDARY = "frame"
+COUNTS_DEFAULT_HOURS = 24
+STATIC_FILES: dict[str, str] = {
+    "app.js": "application/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
+"""The only files served besides ``index.html`` (package data of ``vtrack.service.static``)."""
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+StreamId = Annotated[str, Path(description="Stream id.", max_length=63)]
+
+
+class StreamInfo(BaseModel):
+    """A stream as the API shows it (the source with credentials replaced by ``***``)."""
+
+    id: str
+    source: str = Field(description="The source, credentials redacted.")
+    enabled: bool
+    state: str = Field(description="connecting, running, reconnecting, stopped or failed.")
+    last_error: str | None
+    fps: float = Field(description="Frames processed per second (recent).")
+    source_fps: float | None
+    width: int | None
+    height: int | None
+    last_frame_age_seconds: float | None
+    reconnects: int
+    frames_processed: int
+    frames_dropped: int
+    lines: list[str]
+    classes: list[str] | None
+    counts: dict[str, dict[str, dict[str, int]]] = Field(
+        description="Crossings since the stream started: {line: {class: {in: n, out: n}}}."
+    )
+
+
+class CountRowOut(BaseModel):
+    start: datetime = Field(description="Start of the bucket, in the query's time zone.")
+    line: str
+    class_name: str = Field(alias="class")
+    direction: str
+    count: int
+
+
+class CountsOut(BaseModel):
+    stream: str
+    bucket: str
+    timezone: str
+    since: datetime = Field(alias="from")
+    until: datetime = Field(alias="to")
+    source: Literal["store", "memory"]
+    rows: list[CountRowOut]
+
+
+def _info(status: StreamStatus) -> StreamInfo:
+    return StreamInfo(**asdict(status))
+
+
+class _Guard:
+    """ASGI middleware: bearer-token (or cookie) auth and a request body limit."""
+
+    def __init__(self, app: ASGIApp, *, token: str | None, metrics_auth: bool, max_body: int) -> None:
+        self.app = app
+        self.token = token
+        self.metrics_auth = metrics_auth
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if self.token is not None and not self._open(path) and not self._authorised(scope):
+            await _send_json(
+                send,
+                401,
+                {"detail": "missing or invalid token: send 'Authorization: Bearer TOKEN'"},
+                [(b"www-authenticate", b"Bearer")],
+            )
+            return
+        if scope.get("method") in ("POST", "PUT", "PATCH"):
+            headers = dict(scope.get("headers") or [])
+            length = headers.get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_body:
+                await _send_json(send, 413, {"detail": f"request body over {self.max_body} bytes"})
+                return
+            body = bytearray()
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+                if len(body) > self.max_body:
+                    await _send_json(send, 413, {"detail": f"request body over {self.max_body} bytes"})
+                    return
+            replayed = False
+
+            async def replay() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": bytes(body), "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _open(self, path: str) -> bool:
+        return path == "/healthz" or (path == "/metrics" and not self.metrics_auth)
+
+    def _authorised(self, scope: Scope) -> bool:
+        assert self.token is not None
+        expected = self.token.encode()
+        for name, value in scope.get("headers") or []:
+            if name == b"authorization":
+                scheme, _, given = value.partition(b" ")
+                if scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), expected):
+                    return True
+            elif name == b"cookie":
+                for part in value.split(b";"):
+                    key, _, given = part.strip().partition(b"=")
+                    if key == TOKEN_COOKIE.encode() and hmac.compare_digest(given, expected):
+                        return True
+        # a browser's first visit: /?token=... sets the cookie (see the route)
+        if scope.get("path") == "/":
+            from urllib.parse import parse_qs
+
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            given_q = (query.get("token") or [""])[0].encode()
+            return bool(given_q) and hmac.compare_digest(given_q, expected)
+        return False
+
+
+async def _send_json(
+    send: Send, status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    data = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    headers += extra or []
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
+def _part(jpeg: bytes) -> bytes:
+    """One part of the MJPEG multipart stream."""
+    head = f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+    return head.encode() + jpeg + b"\r\n"
+
+
+def _static(name: str) -> bytes:
+    return resources.files("vtrack.service").joinpath("static").joinpath(name).read_bytes()
+
+
+def create_app(config: DeploymentConfig, manager: StreamManager | None = None) -> FastAPI:
+    """The FastAPI app of a deployment.
+
+    Args:
+        config: the deployment (server settings, model, store, streams).
+        manager: the streams; default a new :class:`StreamManager` of ``config``. The app starts it
+            (unless already started) when it starts, and stops it when it stops.
+
+    Returns:
+        The app; ``app.state.manager`` is the manager, ``app.state.stopping`` an event set on shutdown.
+    """
+    mgr = manager if manager is not None else StreamManager(config)
+    stopping = asyncio.Event()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if not mgr.started:
+            await asyncio.to_thread(mgr.start)
+        try:
+            yield
+        finally:
+            stopping.set()
+            await asyncio.to_thread(mgr.stop)
+
+    app = FastAPI(
+        title="vtrack",
+        version=__version__,
+        description="Live detection, tracking and line counting: streams, counts, live view, metrics.",
+        lifespan=lifespan,
+    )
+    app.state.manager = mgr
+    app.state.stopping = stopping
+    srv = config.server
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # never echo the input back: a source URL may carry a password
+        errors = []
+        for e in exc.errors():
+            loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+            errors.append({"loc": loc, "msg": scrub(str(e.get("msg", "invalid"))), "type": e.get("type")})
+        summary = "; ".join(f"{e['loc'] or 'body'}: {e['msg']}" for e in errors)
+        return JSONResponse(status_code=422, content={"detail": summary, "errors": errors})
+
+    @app.exception_handler(VtrackError)
+    async def _user_error(_request: Request, exc: VtrackError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": scrub(str(exc))})
+
+    def _worker(stream_id: str) -> StreamWorker:
+        if not mgr.has(stream_id):
+            raise HTTPException(404, f"no stream {stream_id!r}")
+        worker = mgr.worker(stream_id)
+        if worker is None:
+            raise HTTPException(409, f"stream {stream_id!r} is not enabled")
+        return worker
+
+    # ------------------------------------------------------------------ health and metrics
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> JSONResponse:
+        """Ready when the model is loaded and every enabled stream's worker has started (else 503)."""
+        ok, states = mgr.ready()
+        body = {"ready": ok, "model_loaded": mgr.detector is not None, "streams": states}
+        return JSONResponse(status_code=200 if ok else 503, content=body)
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus metrics (text exposition format)."""
+        return Response(mgr.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    # ------------------------------------------------------------------ streams
+    @app.get("/api/streams", tags=["streams"])
+    def list_streams() -> list[StreamInfo]:
+        """Every stream with its state, FPS, last frame age, reconnects and dropped frames."""
+        out = []
+        for sid in mgr.ids():
+            status = mgr.status(sid)
+            if status is not None:
+                out.append(_info(status))
+        return out
+
+    @app.get("/api/streams/{stream_id}", tags=["streams"], responses={404: {"description": "No such stream"}})
+    def get_stream(stream_id: StreamId) -> StreamInfo:
+        """One stream."""
+        status = mgr.status(stream_id)
+        if status is None:
+            raise HTTPException(404, f"no stream {stream_id!r}")
+        return _info(status)
+
+    @app.post(
+        "/api/streams",
+        tags=["streams"],
+        status_code=201,
+        responses={409: {"description": "The id is taken"}, 413: {"description": "Body too large"}},
+    )
+    def add_stream(cfg: StreamConfig) -> StreamInfo:
+        """Add (and start) a stream at run time."""
+        if mgr.has(cfg.id):
+            raise HTTPException(409, f"stream {cfg.id!r} already exists")
+        mgr.add(cfg)
+        status = mgr.status(cfg.id)
+        assert status is not None
+        return _info(status)
+
+    @app.delete(
+        "/api/streams/{stream_id}",
+        tags=["streams"],
+        status_code=204,
+        response_class=Response,
+        responses={404: {"description": "No such stream"}},
+    )
+    def delete_stream(stream_id: StreamId) -> Response:
+        """Stop and remove a stream (its counts stay in the count store)."""
+        if not mgr.remove(stream_id):
+            raise HTTPException(404, f"no stream {stream_id!r}")
+        return Response(status_code=204)
+
+    @app.get("/api/streams/{stream_id}/counts", tags=["streams"], response_model_by_alias=True)
+    def counts(
+        stream_id: StreamId,
+        since: Annotated[
+            str | None, Query(alias="from", description="ISO 8601 start (default: 24 h before `to`).")
+        ] = None,
+        until: Annotated[str | None, Query(alias="to", description="ISO 8601 end (default: now).")] = None,
+        bucket: Annotated[
+            Literal["15min", "hour", "day"], Query(description="Bucket size (15min needs a count store).")
+        ] = "hour",
+        tz: Annotated[str | None, Query(description="IANA zone of buckets (default: the config's).")] = None,
+    ) -> CountsOut:
+        """Line crossings per bucket × line × class × direction, from the count store when configured,
+        else from the in-memory hourly counts (last 48 h)."""
+        if not mgr.has(stream_id):
+            raise HTTPException(404, f"no stream {stream_id!r}")
+        zone_ = zone(tz or config.timezone)
+        end = parse_time(until, zone_) if until else datetime.now(timezone.utc)
+        start = parse_time(since, zone_) if since else end - timedelta(hours=COUNTS_DEFAULT_HOURS)
+        if start >= end:
+            raise HTTPException(422, "'from' must be before 'to'")
+        rows: list[CountRowOut] = []
+        if config.store:
+            store = open_store(config.store)
+            try:
+                flt = CountFilter(stream=stream_id, since=start, until=end)
+                result = query_counts(store, flt, bucket, zone_)
+            finally:
+                store.close()
+            rows = [
+                CountRowOut(
+                    start=r.bucket,
+                    line=r.line,
+                    **{"class": r.class_name},
+                    direction=r.direction,
+                    count=r.count,
+                )
+                for r in result.rows
+            ]
+            source: Literal["store", "memory"] = "store"
+        else:
+            if bucket == "15min":
+                raise HTTPException(422, "bucket=15min needs a count store (set 'store:' in the config)")
+            worker = mgr.worker(stream_id)
+            tally: dict[tuple[datetime, str, str, str], int] = {}
+            if worker is not None:
+                for hour, line, cls, direction, n in worker.hourly.rows(start, end):
+                    key = (bucket_start(hour, bucket, zone_), line, cls, direction)
+                    tally[key] = tally.get(key, 0) + n
+            rows = [
+                CountRowOut(start=b, line=ln, **{"class": c}, direction=d, count=n)
+                for (b, ln, c, d), n in sorted(tally.items())
+            ]
+            source = "memory"
+        return CountsOut(
+            stream=stream_id,
+            bucket=bucket,
+            timezone=zone_.key,
+            source=source,
+            rows=rows,
+            **{"from": start.astimezone(zone_), "to": end.astimezone(zone_)},
+        )
+
+    # ------------------------------------------------------------------ live view
+    @app.get(
+        "/streams/{stream_id}/snapshot.jpg",
+        tags=["live view"],
+        response_class=Response,
+        responses={200: {"content": {"image/jpeg": {}}}, 404: {}, 503: {"description": "No frame yet"}},
+    )
+    def snapshot(stream_id: StreamId) -> Response:
+        """The latest annotated frame as JPEG (waits up to 3 s for one)."""
+        worker = _worker(stream_id)
+        jpeg, _ = worker.latest_jpeg()
+        if jpeg is None or not worker._watched():  # stale or none: wait for a fresh one
+            jpeg, _ = worker.wait_jpeg(worker.latest_jpeg()[1], SNAPSHOT_WAIT_S)
+        if jpeg is None:
+            raise HTTPException(503, f"no frame from stream {stream_id!r} yet (state {worker.state})")
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @app.get(
+        "/streams/{stream_id}/mjpeg",
+        tags=["live view"],
+        response_class=StreamingResponse,
+        responses={200: {"content": {f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}": {}}}},
+    )
+    async def mjpeg(stream_id: StreamId) -> StreamingResponse:
+        """The annotated live view as ``multipart/x-mixed-replace`` JPEG frames."""
+        worker = _worker(stream_id)
+
+        async def frames() -> AsyncIterator[bytes]:
+            worker.add_viewer(+1)
+            try:
+                seq = 0
+                while not stopping.is_set() and mgr.worker(stream_id) is worker:
+                    jpeg, new_seq = worker.latest_jpeg()
+                    if jpeg is not None and new_seq != seq:
+                        seq = new_seq
+                        yield _part(jpeg)
+                    else:
+                        await asyncio.sleep(MJPEG_POLL_S)
+            finally:
+                worker.add_viewer(-1)
+
+        return StreamingResponse(
+            frames(),
+            media_type=f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    # ------------------------------------------------------------------ the page (package data only)
+    @app.get("/", include_in_schema=False)
+    def index(request: Request) -> Response:
+        given = request.query_params.get("token")
+        if (
+            given is not None
+            and srv.token is not None
+            and hmac.compare_digest(given.encode(), srv.token.encode())
+        ):
+            # first visit with ?token=: keep it in a cookie, drop it from the address bar
+            resp = RedirectResponse("/", status_code=303)
+            resp.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="strict")
+            return resp
+        return HTMLResponse(_static("index.html"), headers={"Cache-Control": "no-store"})
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        media = STATIC_FILES.get(name)
+        if media is None:
+            raise HTTPException(404, "not found")
+        return Response(_static(name), media_type=media, headers={"Cache-Control": "no-store"})
+
+    app.add_middleware(_Guard, token=srv.token, metrics_auth=srv.metrics_auth, max_body=srv.max_request_bytes)
+    return app
+
+
+__all__ = ["create_app"]

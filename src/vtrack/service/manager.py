@@ -1,0 +1,628 @@
+"""Many live streams in one process: one worker thread per stream, one detector session shared.
+
+Each worker takes the newest frame from its :class:`~vtrack.stream.live.LiveSource` (older ones are
+dropped and counted by the source), runs the shared detector, its own tracker and line counter, and
+updates the metrics, the in-memory hourly counts, the optional count store and (only while someone
+watches) the latest annotated JPEG. Stateful stages (tracker, counter, annotator) live on the
+worker's thread: no locks in the hot path.
+
+The detector is shared without a lock: each worker letterboxes into its own input buffer
+(:meth:`YoloOnnxDetector.preprocess`), ONNX Runtime runs concurrent ``Run`` calls on one session
+(:meth:`~YoloOnnxDetector.infer` is thread-safe) and post-processing keeps no per-call state.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import time
+from collections import Counter as _Tally
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+import supervision as sv
+
+from vtrack.analytics.aggregate import hour_start
+from vtrack.analytics.lines import DEFAULT_MAX_TRACK_AGE_FRAMES, LineCounter
+from vtrack.config import DeploymentConfig, StreamConfig
+from vtrack.detectors.onnx_yolo import YoloOnnxDetector
+from vtrack.errors import ConfigError, VtrackError
+from vtrack.exporters.annotate import FrameAnnotator
+from vtrack.exporters.store import RunInfo, StoreExporter, open_store
+from vtrack.metrics import Metrics
+from vtrack.trackers import make_tracker
+from vtrack.trackers.base import Tracker
+from vtrack.types import Direction, Frame, FrameResult
+
+log = logging.getLogger(__name__)
+
+READ_TIMEOUT_S = 0.5
+"""Longest a worker waits for a frame before it refreshes its gauges and checks for stop."""
+JOIN_TIMEOUT_S = 10.0
+HOURLY_KEEP_HOURS = 48
+"""In-memory hourly counts kept per stream (older hours are dropped; a count store keeps all)."""
+VIEW_IDLE_S = 5.0
+"""Annotated JPEGs are encoded while someone asked for one within this many seconds."""
+JPEG_QUALITY = 80
+FPS_WINDOW = 30
+"""Processed frames over which a stream's processing FPS is measured."""
+DEFAULT_SOURCE_FPS = 25.0
+
+_URL_PASSWORD = re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@]*):[^@\s/]*@")
+
+
+def scrub(text: str) -> str:
+    """``text`` with any ``scheme://user:password@`` password replaced by ``***`` (library errors)."""
+    return _URL_PASSWORD.sub(r"\g<pre>:***@", text)
+
+
+class LiveSourceLike(Protocol):
+    """What a worker needs of :class:`vtrack.stream.live.LiveSource`."""
+
+    name: str
+    safe_url: str
+    fps: float
+    width: int
+    height: int
+    state: Any
+    last_error: str | None
+    reconnects: int
+    frames_read: int
+    frames_dropped: int
+    last_frame_monotonic: float | None
+    stream_start_monotonic: float
+
+    def start(self) -> None: ...
+    def read(self, timeout: float = 1.0) -> Frame | None: ...
+    def stop(self) -> None: ...
+
+
+SourceFactory = Callable[[StreamConfig], LiveSourceLike]
+
+
+def live_source_factory(cfg: StreamConfig) -> LiveSourceLike:
+    """Open ``cfg.source`` as a :class:`vtrack.stream.live.LiveSource` (not started)."""
+    from vtrack.stream.live import LiveSource
+
+    src: LiveSourceLike = LiveSource(cfg.source, name=cfg.id, loop=cfg.loop, max_fps=cfg.max_fps)
+    return src
+
+
+def safe_source(url: str) -> str:
+    """The source as shown to users: the live module's redaction when available, else :func:`scrub`."""
+    try:
+        from vtrack.stream.live import redact_url
+    except ImportError:
+        return scrub(url)
+    return scrub(redact_url(url))
+
+
+class HourlyTally:
+    """Crossings per UTC hour × line × class × direction, keeping only the last ``keep_hours`` hours.
+
+    Thread-safe (written by a worker, read by HTTP handlers). Memory: at most ``keep_hours`` hours of
+    keys, whatever the uptime.
+    """
+
+    def __init__(self, keep_hours: int = HOURLY_KEEP_HOURS) -> None:
+        self.keep_hours = keep_hours
+        self._hours: OrderedDict[datetime, _Tally[tuple[str, str, Direction]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, time_: datetime, line: str, class_name: str, direction: Direction, n: int = 1) -> None:
+        """Count ``n`` crossings at ``time_`` (aware)."""
+        hour = hour_start(time_.astimezone(timezone.utc))
+        with self._lock:
+            tally = self._hours.get(hour)
+            if tally is None:
+                tally = self._hours[hour] = _Tally()
+                self._hours = OrderedDict(sorted(self._hours.items()))
+                horizon = max(self._hours) - timedelta(hours=self.keep_hours - 1)
+                while self._hours and next(iter(self._hours)) < horizon:
+                    self._hours.popitem(last=False)
+            tally[(line, class_name, direction)] += n
+
+    def rows(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[tuple[datetime, str, str, Direction, int]]:
+        """``(utc_hour_start, line, class, direction, count)`` of hours overlapping ``[since, until)``."""
+        with self._lock:
+            items = [(h, dict(t)) for h, t in self._hours.items()]
+        out: list[tuple[datetime, str, str, Direction, int]] = []
+        for hour, tally in items:
+            if since is not None and hour + timedelta(hours=1) <= since:
+                continue
+            if until is not None and hour >= until:
+                continue
+            out.extend((hour, ln, c, d, n) for (ln, c, d), n in sorted(tally.items()))
+        return out
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._hours)
+
+
+@dataclass
+class StreamStatus:
+    """What the API shows of one stream (no secrets)."""
+
+    id: str
+    source: str
+    enabled: bool
+    state: str
+    last_error: str | None
+    fps: float
+    source_fps: float | None
+    width: int | None
+    height: int | None
+    last_frame_age_seconds: float | None
+    reconnects: int
+    frames_processed: int
+    frames_dropped: int
+    lines: list[str]
+    classes: list[str] | None
+    counts: dict[str, dict[str, dict[str, int]]]
+
+
+class StreamWorker:
+    """One stream's thread: source → shared detector → tracker → line counter → metrics/store/view.
+
+    Args:
+        cfg: the stream's configuration.
+        detector: the shared detector.
+        metrics: where to record metrics.
+        source_factory: opens the live source.
+        store_url: count store URL, or ``None``.
+        tz: IANA zone recorded with the store run.
+    """
+
+    def __init__(
+        self,
+        cfg: StreamConfig,
+        detector: YoloOnnxDetector,
+        metrics: Metrics,
+        *,
+        source_factory: SourceFactory,
+        store_url: str | None = None,
+        tz: str = "UTC",
+    ) -> None:
+        self.cfg = cfg
+        self.id = cfg.id
+        self.safe_url = safe_source(cfg.source)
+        self.detector = detector
+        self.metrics = metrics
+        self.source_factory = source_factory
+        self.store_url = store_url
+        self.tz = tz
+        self.hourly = HourlyTally()
+        self.counter: LineCounter | None = None
+        self.frames_processed = 0
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._source: LiveSourceLike | None = None
+        self._times: deque[float] = deque(maxlen=FPS_WINDOW)
+        self._jpeg: bytes | None = None
+        self._jpeg_seq = 0
+        self._jpeg_cond = threading.Condition()
+        self._view_wanted_until = 0.0
+        self._viewers = 0
+        self._seen_dropped = 0
+        self._seen_reconnects = 0
+        self._class_filter = set(cfg.classes) if cfg.classes else None
+        self._seen_classes: set[str] = set()  # classes with a vtrack_objects series (reset to 0 when gone)
+        if cfg.classes:  # fail early (HTTP 422 / config error) on a class the model does not have
+            detector.class_ids_for_names(cfg.classes)
+
+    # ------------------------------------------------------------------ life cycle
+    def start(self) -> None:
+        """Open the source and start the worker thread."""
+        self._source = self.source_factory(self.cfg)
+        m = self.metrics
+        m.stream_up.labels(self.id).set_function(lambda: 1.0 if self.state == "running" else 0.0)
+        m.last_frame_age.labels(self.id).set_function(lambda: self.last_frame_age() or math.nan)
+        # series exist (at 0) from the start, so rate()/increase() see the first events
+        m.frames.labels(self.id)
+        m.frames_dropped.labels(self.id, "stale")
+        m.reconnects.labels(self.id)
+        m.tracks_active.labels(self.id).set(0)
+        for cls in self.cfg.classes or []:
+            m.objects.labels(self.id, cls).set(0)
+            self._seen_classes.add(cls)
+            for line in self.cfg.lines:
+                for direction in ("in", "out"):
+                    m.line_crossings.labels(self.id, line.name, cls, direction)
+        self._thread = threading.Thread(target=self._run, name=f"stream-{self.id}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = JOIN_TIMEOUT_S) -> None:
+        """Ask the worker to stop and wait for it (it closes its source and store)."""
+        self._stop.set()
+        with self._jpeg_cond:
+            self._jpeg_cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("stream %s: worker did not stop within %.0f s", self.id, timeout)
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ------------------------------------------------------------------ read-out (any thread)
+    @property
+    def state(self) -> str:
+        if self.error is not None:
+            return "failed"
+        src = self._source
+        if src is None:
+            return "stopped"
+        state = str(getattr(src.state, "value", src.state))
+        if self._thread is not None and not self._thread.is_alive() and state != "failed":
+            return "stopped"
+        return state
+
+    def last_frame_age(self) -> float | None:
+        src = self._source
+        t = src.last_frame_monotonic if src is not None else None
+        return None if t is None else max(0.0, time.monotonic() - t)
+
+    def processing_fps(self) -> float:
+        ts = list(self._times)
+        if len(ts) < 2 or ts[-1] <= ts[0]:
+            return 0.0
+        return (len(ts) - 1) / (ts[-1] - ts[0])
+
+    def status(self) -> StreamStatus:
+        src = self._source
+        age = self.last_frame_age()
+        last_error = self.error or (src.last_error if src is not None else None)
+        return StreamStatus(
+            id=self.id,
+            source=self.safe_url,
+            enabled=self.cfg.enabled,
+            state=self.state,
+            last_error=scrub(last_error).replace(self.cfg.source, self.safe_url) if last_error else None,
+            fps=round(self.processing_fps(), 2),
+            source_fps=round(src.fps, 2) if src is not None and src.fps else None,
+            width=(src.width or None) if src is not None else None,
+            height=(src.height or None) if src is not None else None,
+            last_frame_age_seconds=None if age is None else round(age, 3),
+            reconnects=src.reconnects if src is not None else 0,
+            frames_processed=self.frames_processed,
+            frames_dropped=src.frames_dropped if src is not None else 0,
+            lines=[ln.name for ln in self.cfg.lines],
+            classes=self.cfg.classes,
+            counts=self.counter.counts if self.counter is not None else {},
+        )
+
+    # ------------------------------------------------------------------ live view
+    def want_view(self) -> None:
+        """Keep encoding annotated JPEGs for the next :data:`VIEW_IDLE_S` seconds."""
+        self._view_wanted_until = time.monotonic() + VIEW_IDLE_S
+
+    def add_viewer(self, delta: int) -> None:
+        """An MJPEG client connected (+1) or left (-1)."""
+        with self._jpeg_cond:
+            self._viewers = max(0, self._viewers + delta)
+        self.want_view()
+
+    def latest_jpeg(self) -> tuple[bytes | None, int]:
+        """The newest annotated JPEG and its sequence number (``None, 0`` before the first)."""
+        with self._jpeg_cond:
+            return self._jpeg, self._jpeg_seq
+
+    def wait_jpeg(self, after_seq: int, timeout: float) -> tuple[bytes | None, int]:
+        """Wait up to ``timeout`` s for a JPEG newer than ``after_seq``; return the newest either way."""
+        self.want_view()
+        deadline = time.monotonic() + timeout
+        with self._jpeg_cond:
+            while self._jpeg_seq <= after_seq and not self._stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._jpeg_cond.wait(left)
+            return self._jpeg, self._jpeg_seq
+
+    def _watched(self) -> bool:
+        return self._viewers > 0 or time.monotonic() < self._view_wanted_until
+
+    # ------------------------------------------------------------------ the worker
+    def _run(self) -> None:
+        src = self._source
+        assert src is not None
+        store_exporter: StoreExporter | None = None
+        try:
+            if self.store_url:
+                store_exporter = StoreExporter(open_store(self.store_url), self._run_info())
+            src.start()
+            self._loop(src, store_exporter)
+        except VtrackError as e:
+            self.error = scrub(str(e)).replace(self.cfg.source, self.safe_url)
+            log.error("stream %s failed: %s", self.id, self.error)
+        except Exception as e:
+            self.error = f"internal error: {type(e).__name__}"
+            log.error("stream %s failed: %s: %s", self.id, type(e).__name__, scrub(str(e)))
+        finally:
+            try:
+                src.stop()
+            except Exception:
+                log.exception("stream %s: stopping the source failed", self.id)
+            if store_exporter is not None:
+                try:
+                    store_exporter.close()
+                except Exception as e:
+                    log.error("stream %s: closing the count store failed: %s", self.id, scrub(str(e)))
+            with self._jpeg_cond:
+                self._jpeg_cond.notify_all()
+
+    def _run_info(self) -> RunInfo:
+        started = datetime.now(timezone.utc)
+        return RunInfo(
+            run_id=f"serve-{self.id}-{started.strftime('%Y%m%dT%H%M%SZ')}",
+            stream=self.id,
+            source=self.safe_url,
+            start_time=None,
+            start_time_source="live",
+            timezone=self.tz,
+            settings=self.cfg.model_dump_json(exclude={"source"}),
+        )
+
+    def _build(self, src: LiveSourceLike, frame: Frame) -> tuple[Tracker, LineCounter | None, FrameAnnotator]:
+        fps = src.fps if src.fps and src.fps > 0 else DEFAULT_SOURCE_FPS
+        eff_fps = min(fps, self.cfg.max_fps) if self.cfg.max_fps else fps
+        tracker = make_tracker(
+            self.cfg.tracker.type,
+            fps=eff_fps,
+            lost_track_seconds=self.cfg.tracker.lost_track_seconds,
+            per_class=self.cfg.tracker.per_class,
+        )
+        lines = [lc.spec().resolve(frame.width, frame.height) for lc in self.cfg.lines]
+        counter = (
+            LineCounter(
+                lines,
+                classes=self._class_filter,
+                anchor=self.cfg.anchor,
+                max_track_age_frames=max(
+                    DEFAULT_MAX_TRACK_AGE_FRAMES, math.ceil(2 * self.cfg.tracker.lost_track_seconds * fps) + 1
+                ),
+            )
+            if lines
+            else None
+        )
+        return tracker, counter, FrameAnnotator(lines, class_names=self.detector.class_names)
+
+    def _loop(self, src: LiveSourceLike, store_exporter: StoreExporter | None) -> None:
+        m = self.metrics
+        sid = self.id
+        tracker: Tracker | None = None
+        annotator: FrameAnnotator | None = None
+        buffer: np.ndarray | None = None
+        t_origin = time.monotonic()
+        fps = DEFAULT_SOURCE_FPS
+        while not self._stop.is_set():
+            frame = src.read(timeout=READ_TIMEOUT_S)
+            self._sync_source_counters(src)
+            if frame is None:
+                if str(getattr(src.state, "value", src.state)) in ("stopped", "failed"):
+                    break  # end of a (non-looping) file, or a source that cannot be opened
+                continue
+            # the live source stamps frames on the monotonic clock: captured = start + pts
+            captured = min(src.stream_start_monotonic + frame.pts, time.monotonic())
+            if tracker is None or annotator is None:
+                tracker, self.counter, annotator = self._build(src, frame)
+                fps = src.fps if src.fps and src.fps > 0 else DEFAULT_SOURCE_FPS
+            # detect (shared session, own input buffer)
+            t0 = time.perf_counter()
+            buffer, geom = self.detector.preprocess(frame.image, out=buffer)
+            outputs = self.detector.infer(buffer)
+            detections = self.detector.postprocess(outputs, geom)
+            m.inference.observe(time.perf_counter() - t0)
+            if self._class_filter is not None and len(detections):
+                names = np.asarray(detections.data["class_name"])
+                kept = detections[np.isin(names, list(self._class_filter))]
+                assert isinstance(kept, sv.Detections)
+                detections = kept
+            tracked = tracker.update(detections, frame.image)
+            # frame index in source frames since the worker started: monotonic whatever the source does
+            index = round((captured - t_origin) * fps)
+            when = datetime.now(timezone.utc) - timedelta(seconds=time.monotonic() - captured)
+            events = self.counter.update(tracked, index, when) if self.counter is not None else []
+            result = FrameResult(frame=frame, detections=tracked, events=events, time=when)
+            for ev in events:
+                m.line_crossings.labels(sid, ev.line, ev.class_name, ev.direction).inc()
+                self.hourly.add(ev.time, ev.line, ev.class_name, ev.direction)
+            if store_exporter is not None:
+                store_exporter.write(result)
+            self._record_objects(tracked)
+            self.frames_processed += 1
+            m.frames.labels(sid).inc()
+            done = time.monotonic()
+            self._times.append(done)
+            m.frame_latency.labels(sid).observe(done - captured)
+            if self._watched():
+                self._publish_view(annotator, result)
+
+    def _sync_source_counters(self, src: LiveSourceLike) -> None:
+        dropped, reconnects = src.frames_dropped, src.reconnects
+        if dropped > self._seen_dropped:
+            self.metrics.frames_dropped.labels(self.id, "stale").inc(dropped - self._seen_dropped)
+        if reconnects > self._seen_reconnects:
+            self.metrics.reconnects.labels(self.id).inc(reconnects - self._seen_reconnects)
+        self._seen_dropped, self._seen_reconnects = dropped, reconnects
+
+    def _record_objects(self, tracked: sv.Detections) -> None:
+        m = self.metrics
+        if tracked.tracker_id is not None and len(tracked):
+            confirmed = np.asarray(tracked.tracker_id) >= 0
+            m.tracks_active.labels(self.id).set(int(confirmed.sum()))
+        else:
+            m.tracks_active.labels(self.id).set(0)
+        names = tracked.data.get("class_name") if len(tracked) else None
+        per_class = _Tally(np.asarray(names).tolist()) if names is not None else _Tally()
+        for cls in self._seen_classes | set(per_class):
+            m.objects.labels(self.id, cls).set(per_class.get(cls, 0))
+        self._seen_classes |= set(per_class)
+
+    def _publish_view(self, annotator: FrameAnnotator, result: FrameResult) -> None:
+        counts = self.counter.counts if self.counter is not None else None
+        image = annotator.annotate(result, counts)
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:
+            return
+        with self._jpeg_cond:
+            self._jpeg = buf.tobytes()
+            self._jpeg_seq += 1
+            self._jpeg_cond.notify_all()
+
+
+class StreamManager:
+    """All streams of a deployment: one shared detector, one worker per stream, add/remove at run time.
+
+    Args:
+        config: the deployment.
+        metrics: metrics to update (default: a new :class:`Metrics`).
+        source_factory: opens a stream's live source (default :func:`live_source_factory`).
+        detector: a loaded detector to share (default: loaded from ``config.model`` by :meth:`start`).
+    """
+
+    def __init__(
+        self,
+        config: DeploymentConfig,
+        *,
+        metrics: Metrics | None = None,
+        source_factory: SourceFactory | None = None,
+        detector: YoloOnnxDetector | None = None,
+    ) -> None:
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self.source_factory = source_factory or live_source_factory
+        self.detector = detector
+        self._workers: dict[str, StreamWorker] = {}
+        self._configs: dict[str, StreamConfig] = {}
+        self._lock = threading.Lock()
+        self.started = False
+
+    # ------------------------------------------------------------------ life cycle
+    def load_model(self) -> YoloOnnxDetector:
+        """Load the shared detector (once)."""
+        if self.detector is None:
+            from vtrack.detectors.export import resolve_model
+
+            mc = self.config.model
+            path = resolve_model(mc.path, imgsz=mc.imgsz or 640)
+            det = YoloOnnxDetector(
+                path, conf=mc.conf, iou=mc.iou, imgsz=mc.imgsz, providers=mc.providers,
+                intra_op_threads=mc.threads,
+            )
+            det.warmup()
+            self.detector = det
+        return self.detector
+
+    def start(self) -> None:
+        """Load the model and start every enabled stream of the config.
+
+        Raises:
+            VtrackError: the model cannot be loaded or a stream's classes are unknown.
+        """
+        self.load_model()
+        for cfg in self.config.streams:
+            self.add(cfg)
+        self.started = True
+
+    def stop(self) -> None:
+        """Stop every worker (each closes its source and store)."""
+        with self._lock:
+            workers = list(self._workers.values())
+        for w in workers:
+            w.stop()
+        self.started = False
+        log.info("stopped %d stream(s)", len(workers))
+
+    # ------------------------------------------------------------------ streams
+    def ids(self) -> list[str]:
+        with self._lock:
+            return list(self._configs)
+
+    def has(self, stream_id: str) -> bool:
+        with self._lock:
+            return stream_id in self._configs
+
+    def worker(self, stream_id: str) -> StreamWorker | None:
+        with self._lock:
+            return self._workers.get(stream_id)
+
+    def config_of(self, stream_id: str) -> StreamConfig | None:
+        with self._lock:
+            return self._configs.get(stream_id)
+
+    def add(self, cfg: StreamConfig) -> None:
+        """Add a stream (and start it when enabled).
+
+        Raises:
+            ConfigError: the id is taken, or a class name is unknown to the model.
+        """
+        detector = self.load_model()
+        with self._lock:
+            if cfg.id in self._configs:
+                raise ConfigError(f"stream {cfg.id!r} already exists")
+            worker = None
+            if cfg.enabled:
+                worker = StreamWorker(
+                    cfg, detector, self.metrics, source_factory=self.source_factory,
+                    store_url=self.config.store, tz=self.config.timezone,
+                )
+            self._configs[cfg.id] = cfg
+            if worker is not None:
+                self._workers[cfg.id] = worker
+        if worker is not None:
+            worker.start()
+        log.info("stream %s added (%s)", cfg.id, safe_source(cfg.source))
+
+    def remove(self, stream_id: str) -> bool:
+        """Stop and forget a stream; ``False`` when there is none with that id."""
+        with self._lock:
+            if stream_id not in self._configs:
+                return False
+            del self._configs[stream_id]
+            worker = self._workers.pop(stream_id, None)
+        if worker is not None:
+            worker.stop()
+        self.metrics.remove_stream(stream_id)
+        log.info("stream %s removed", stream_id)
+        return True
+
+    def status(self, stream_id: str) -> StreamStatus | None:
+        """The stream's status, or ``None`` for an unknown id."""
+        with self._lock:
+            cfg = self._configs.get(stream_id)
+            worker = self._workers.get(stream_id)
+        if cfg is None:
+            return None
+        if worker is not None:
+            return worker.status()
+        return StreamStatus(
+            id=cfg.id, source=safe_source(cfg.source), enabled=cfg.enabled, state="stopped",
+            last_error=None, fps=0.0, source_fps=None, width=None, height=None,
+            last_frame_age_seconds=None, reconnects=0, frames_processed=0, frames_dropped=0,
+            lines=[ln.name for ln in cfg.lines], classes=cfg.classes, counts={},
+        )
+
+    def ready(self) -> tuple[bool, dict[str, str]]:
+        """Model loaded and every enabled stream's worker started; with each stream's state."""
+        with self._lock:
+            workers = dict(self._workers)
+        states = {sid: w.state for sid, w in workers.items()}
+        ok = self.detector is not None and self.started and all(w.started for w in workers.values())
+        return ok, states

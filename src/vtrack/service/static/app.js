@@ -1,0 +1,171 @@
+// vtrack live page: one tile per stream (live MJPEG view, state, FPS) and a chart of crossings per
+// hour by class over the last 24 h. No dependencies; same-origin requests only.
+"use strict";
+
+const REFRESH_MS = 2000;
+const CHART_REFRESH_MS = 30000;
+const HOURS = 24;
+const COLORS = ["#4e9af1", "#f0b429", "#3ccf7a", "#ef5350", "#b57bee", "#2bc4c4", "#f78c40", "#9aa5b1"];
+const SVG_NS = "http://www.w3.org/2000/svg";
+const tiles = new Map(); // stream id -> {el, chartAt}
+
+async function getJSON(url) {
+  const r = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return r.json();
+}
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function makeTile(s) {
+  const root = el("section", "tile");
+  root.dataset.stream = s.id;
+  const head = el("div", "head");
+  head.append(el("span", "name", s.id), el("span", "state"));
+  const view = el("div", "view");
+  const img = el("img");
+  img.alt = `live view of ${s.id}`;
+  view.append(img);
+  const meta = el("div", "meta");
+  const chart = el("div", "chart");
+  root.append(head, view, meta, chart);
+  document.getElementById("tiles").append(root);
+  return { el: root, img, chartAt: 0, viewing: false };
+}
+
+function updateTile(t, s) {
+  const state = t.el.querySelector(".state");
+  state.textContent = s.state;
+  state.className = `state ${s.state}`;
+  const age = s.last_frame_age_seconds === null ? "–" : `${s.last_frame_age_seconds.toFixed(1)} s`;
+  const meta = t.el.querySelector(".meta");
+  meta.textContent = `${s.fps.toFixed(1)} FPS · last frame ${age} · ${s.reconnects} reconnects · ` +
+    `${s.frames_dropped} dropped · ${s.source}`;
+  if (s.last_error && s.state !== "running") meta.append(el("div", "error", s.last_error));
+  // (re)attach the MJPEG view when the stream runs; the browser keeps the connection open
+  if (s.state === "running" && !t.viewing) {
+    t.img.src = `/streams/${encodeURIComponent(s.id)}/mjpeg`;
+    t.viewing = true;
+  } else if (s.state !== "running" && t.viewing && s.state !== "reconnecting") {
+    t.viewing = false;
+  }
+}
+
+function drawChart(container, data) {
+  // stacked bars: crossings (in + out) per hour by class, last 24 h
+  const now = new Date();
+  const end = Math.floor(now.getTime() / 3600000) * 3600000 + 3600000;
+  const start = end - HOURS * 3600000;
+  const classes = [...new Set(data.rows.map((r) => r.class))].sort();
+  const perHour = Array.from({ length: HOURS }, () => ({}));
+  for (const r of data.rows) {
+    const i = Math.floor((new Date(r.start).getTime() - start) / 3600000);
+    if (i < 0 || i >= HOURS) continue;
+    perHour[i][r.class] = (perHour[i][r.class] || 0) + r.count;
+  }
+  const max = Math.max(1, ...perHour.map((h) => Object.values(h).reduce((a, b) => a + b, 0)));
+  const W = 480, H = 150, L = 28, B = 18, T = 6;
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "crossings per hour by class, last 24 hours");
+  const bw = (W - L) / HOURS;
+  const line = (x1, y1, x2, y2) => {
+    const l = document.createElementNS(SVG_NS, "line");
+    Object.entries({ x1, y1, x2, y2 }).forEach(([k, v]) => l.setAttribute(k, v));
+    l.setAttribute("class", "axis");
+    svg.append(l);
+  };
+  const text = (x, y, s, anchor) => {
+    const t = document.createElementNS(SVG_NS, "text");
+    t.setAttribute("x", x); t.setAttribute("y", y); t.setAttribute("text-anchor", anchor || "start");
+    t.textContent = s;
+    svg.append(t);
+  };
+  line(L, T, L, H - B);
+  line(L, H - B, W, H - B);
+  text(L - 4, T + 8, String(max), "end");
+  text(L - 4, H - B, "0", "end");
+  perHour.forEach((h, i) => {
+    let y = H - B;
+    classes.forEach((c, k) => {
+      const n = h[c] || 0;
+      if (!n) return;
+      const bh = ((H - B - T) * n) / max;
+      const r = document.createElementNS(SVG_NS, "rect");
+      r.setAttribute("x", L + i * bw + 1);
+      r.setAttribute("y", y - bh);
+      r.setAttribute("width", Math.max(1, bw - 2));
+      r.setAttribute("height", bh);
+      r.setAttribute("fill", COLORS[k % COLORS.length]);
+      const title = document.createElementNS(SVG_NS, "title");
+      title.textContent = `${new Date(start + i * 3600000).toLocaleString()}: ${n} ${c}`;
+      r.append(title);
+      svg.append(r);
+      y -= bh;
+    });
+    if (i % 6 === 0) {
+      const hh = new Date(start + i * 3600000).getHours();
+      text(L + i * bw, H - 4, `${String(hh).padStart(2, "0")}:00`);
+    }
+  });
+  const legend = el("div", "legend");
+  if (classes.length === 0) legend.append(el("span", "", "no crossings in the last 24 h"));
+  classes.forEach((c, k) => {
+    const item = el("span");
+    const sw = el("i");
+    sw.style.background = COLORS[k % COLORS.length];
+    item.append(sw, document.createTextNode(c));
+    legend.append(item);
+  });
+  container.replaceChildren(svg, legend);
+  container.dataset.rendered = "1";
+}
+
+async function refreshChart(id, t) {
+  try {
+    const data = await getJSON(`/api/streams/${encodeURIComponent(id)}/counts?bucket=hour`);
+    drawChart(t.el.querySelector(".chart"), data);
+    t.chartAt = Date.now();
+  } catch (e) {
+    console.warn(e);
+  }
+}
+
+async function refresh() {
+  let streams;
+  try {
+    streams = await getJSON("/api/streams");
+  } catch (e) {
+    document.getElementById("summary").textContent = `cannot reach the API (${e.message})`;
+    return;
+  }
+  const running = streams.filter((s) => s.state === "running").length;
+  document.getElementById("summary").textContent = `${streams.length} stream(s), ${running} running`;
+  const seen = new Set();
+  for (const s of streams) {
+    seen.add(s.id);
+    let t = tiles.get(s.id);
+    if (!t) {
+      t = makeTile(s);
+      tiles.set(s.id, t);
+    }
+    updateTile(t, s);
+    if (Date.now() - t.chartAt > CHART_REFRESH_MS) refreshChart(s.id, t);
+  }
+  for (const [id, t] of tiles) {
+    if (!seen.has(id)) {
+      t.img.src = "";
+      t.el.remove();
+      tiles.delete(id);
+    }
+  }
+}
+
+refresh();
+setInterval(refresh, REFRESH_MS);

@@ -1,0 +1,130 @@
+"""The live page in a real headless Chromium (Debian's, driven by Playwright; no browser download).
+
+A tile shows the live annotated view (a decoded image), the crossings chart renders, and a stream
+added through the API appears on the page.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from vtrack.config import DeploymentConfig
+from vtrack.service.app import create_app
+
+pytestmark = [pytest.mark.assets, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TOKEN = "browser-token-123"
+CLIP = "media/video/degirum_traffic_motorway_overpass.mp4"
+SCREENSHOT = Path("/tmp/vtrack_service_page.png")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def playwright_api():  # type: ignore[no-untyped-def]
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the dev extra's playwright is needed")
+    if not os.access(CHROMIUM, os.X_OK):
+        msg = f"{CHROMIUM} not found: install Debian's chromium (.ci/system-packages.txt)"
+        if os.environ.get("VTRACK_REQUIRE_ASSETS", "") not in ("", "0", "false", "no"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return sync_api
+
+
+@pytest.fixture(scope="module")
+def server(shared: Path) -> Iterator[str]:
+    port = _free_port()
+    cfg = DeploymentConfig.model_validate(
+        {
+            "server": {"port": port, "token": TOKEN},
+            "model": {"path": str(shared / "models/yolov8n.onnx"), "threads": 1},
+            "streams": [
+                {
+                    "id": "motorway",
+                    "source": str(shared / CLIP),
+                    "loop": True,
+                    "max_fps": 4,
+                    "classes": ["car"],
+                    "lines": [{"name": "h", "points": [0, 0.5, 1, 0.5]}],
+                }
+            ],
+        }
+    )
+    app = create_app(cfg)
+    srv = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=2)
+    )
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        app.state.stopping.set()
+        srv.should_exit = True
+        thread.join(30)
+
+
+def test_page_shows_live_tiles_chart_and_new_streams(playwright_api, server: str, shared: Path) -> None:  # type: ignore[no-untyped-def]
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{server}/?token={TOKEN}")  # sets the auth cookie, redirects to /
+            tile = page.locator('section.tile[data-stream="motorway"]')
+            tile.wait_for(timeout=20_000)
+            # the live MJPEG view: an image decoded by the browser
+            page.wait_for_function(
+                """() => { const i = document.querySelector('section.tile[data-stream="motorway"] img');
+                           return i && i.naturalWidth > 0; }""",
+                timeout=30_000,
+            )
+            assert tile.locator("img").evaluate("i => i.naturalWidth") == 960
+            page.wait_for_function(
+                """() => document.querySelector('section.tile[data-stream="motorway"] .state')
+                             .textContent === 'running'""",
+                timeout=20_000,
+            )
+            assert "FPS" in tile.locator(".meta").inner_text()
+            # the chart: an SVG with its axes (bars once crossings are counted)
+            page.wait_for_selector('section.tile[data-stream="motorway"] .chart svg', timeout=20_000)
+            assert tile.locator(".chart svg line.axis").count() == 2
+            # a stream added through the API appears
+            with httpx.Client(base_url=server, headers={"Authorization": f"Bearer {TOKEN}"}) as api:
+                body = {"id": "added", "source": str(shared / CLIP), "loop": True, "max_fps": 2}
+                assert api.post("/api/streams", json=body).status_code == 201
+            page.locator('section.tile[data-stream="added"]').wait_for(timeout=20_000)
+            page.wait_for_function(
+                """() => { const i = document.querySelector('section.tile[data-stream="added"] img');
+                           return i && i.naturalWidth > 0; }""",
+                timeout=30_000,
+            )
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+        finally:
+            browser.close()
+    assert SCREENSHOT.stat().st_size > 10_000
