@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import onnxruntime as ort
 import supervision as sv
@@ -29,7 +30,13 @@ from vtrack.detectors.postprocess import (
     decode_raw,
     masks_in_frame,
 )
-from vtrack.detectors.preprocess import Letterboxer, boxes_to_frame
+from vtrack.detectors.preprocess import (
+    PAD_VALUE,
+    Letterboxer,
+    LetterboxGeometry,
+    boxes_to_frame,
+    letterbox_geometry,
+)
 from vtrack.errors import ConfigError, ModelError
 
 logger = logging.getLogger(__name__)
@@ -500,8 +507,136 @@ class YoloOnnxDetector:
         t0 = time.perf_counter()
         tensor, geom = self._letterbox(image)
         t1 = time.perf_counter()
-        outputs = self._session.run(list(self.spec.output_names), {self.spec.input_name: tensor})
+        outputs = self.infer(tensor)
         t2 = time.perf_counter()
+        detections = self.postprocess(outputs, geom)
+        t3 = time.perf_counter()
+        self.timings = {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2}
+        return detections
+
+    def preprocess(
+        self, image: np.ndarray, out: np.ndarray | None = None
+    ) -> tuple[np.ndarray, LetterboxGeometry]:
+        """Letterbox one frame straight into an input tensor (the first stage of :meth:`__call__`).
+
+        Unlike :meth:`__call__`, which reuses one internal tensor, this writes into ``out`` when it has
+        the right shape and dtype (border included), so several frames can be in flight at once, each
+        in its own buffer: hand the returned tensor back as ``out`` once its inference is done.
+
+        Args:
+            image: BGR ``(H, W, 3)`` uint8.
+            out: A tensor from an earlier call to reuse, or ``None`` to allocate one.
+
+        Returns:
+            ``(tensor, geometry)``: tensor ``(1, 3, input_h, input_w)`` of the model's input dtype
+            (float32 or float16), RGB in ``[0, 1]``, border ``114/255``; ``out`` itself when reusable.
+
+        Raises:
+            ValueError: ``image`` is not an ``(H, W, 3)`` uint8 array.
+        """
+        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+            shape = getattr(image, "shape", type(image).__name__)
+            raise ValueError(f"expected a BGR image of shape (H, W, 3), got {shape}")
+        if image.dtype != np.uint8:
+            raise ValueError(f"expected a uint8 image, got dtype {image.dtype}")
+        lb = self._letterbox
+        geom = letterbox_geometry(
+            (image.shape[0], image.shape[1]), lb.target_hw, stride=lb.stride, auto=lb.auto
+        )
+        shape = (1, 3, geom.input_h, geom.input_w)
+        pad = PAD_VALUE / 255.0
+        rows = slice(geom.top, geom.top + geom.new_h)
+        cols = slice(geom.left, geom.left + geom.new_w)
+        if out is None or out.shape != shape or out.dtype != lb.dtype or not out.flags.c_contiguous:
+            out = np.full(shape, pad, dtype=lb.dtype)
+        else:  # the buffer may come from another geometry: repaint the border bands (cheap)
+            out[:, :, : geom.top] = pad
+            out[:, :, rows.stop :] = pad
+            out[:, :, rows, : geom.left] = pad
+            out[:, :, rows, cols.stop :] = pad
+        if (geom.new_h, geom.new_w) != (geom.frame_h, geom.frame_w):
+            resized = cv2.resize(image, (geom.new_w, geom.new_h), interpolation=cv2.INTER_LINEAR)
+        else:
+            resized = image
+        scale = lb.dtype.type(1.0 / 255.0)
+        for c in range(3):  # tensor channel c (RGB) is image channel 2 - c (BGR)
+            np.multiply(resized[:, :, 2 - c], scale, out=out[0, c, rows, cols], casting="unsafe")
+        return out, geom
+
+    def infer(self, tensor: np.ndarray, session: int = 0) -> list[np.ndarray]:
+        """Run the model on a prepared tensor (the second stage of :meth:`__call__`).
+
+        Thread-safe: ONNX Runtime sessions may run concurrently, and each session of
+        :meth:`open_sessions` can run its own frame at the same time (frame-level parallelism).
+
+        Args:
+            tensor: ``(1, 3, H, W)`` float32/float16 from :meth:`preprocess`.
+            session: Which session runs it, ``0 <= session < self.sessions``.
+
+        Returns:
+            The raw outputs: detections ``(1, 4 + nc + nm, A)`` (or ``(1, K, 6 + nm)`` end-to-end), then the
+            prototypes ``(1, nm, h, w)`` for segmenters.
+        """
+        sess = self._session if session == 0 else self._extra_sessions[session - 1]
+        outputs: list[np.ndarray] = sess.run(list(self.spec.output_names), {self.spec.input_name: tensor})
+        return outputs
+
+    @property
+    def sessions(self) -> int:
+        """How many ONNX Runtime sessions can run frames in parallel (see :meth:`open_sessions`)."""
+        return 1 + len(getattr(self, "_extra_sessions", ()))
+
+    def open_sessions(self, count: int, *, intra_op_threads: int | None = None) -> None:
+        """Load ``count - 1`` more sessions of the same model for frame-level parallelism.
+
+        On a few CPU cores, several 1-thread sessions side by side beat one multi-thread session
+        (less synchronisation inside each inference); on a GPU one session is the right choice.
+
+        Args:
+            count: Total sessions wanted (>= 1); sessions already open are kept.
+            intra_op_threads: Intra-op threads of each new session; ``None`` for ONNX Runtime's default.
+
+        Raises:
+            ConfigError: ``count`` < 1.
+            ModelError: The model cannot be loaded again.
+        """
+        if count < 1:
+            raise ConfigError(f"sessions must be >= 1, got {count}")
+        extra: list[ort.InferenceSession] = list(getattr(self, "_extra_sessions", ()))
+        providers = self._session.get_providers()
+        h, w = self.input_size
+        grey = np.full((1, 3, h, w), PAD_VALUE / 255.0, dtype=self.spec.input_dtype)
+        while 1 + len(extra) < count:
+            session = open_session(self.spec.path, providers=providers, intra_op_threads=intra_op_threads)
+            session.run(list(self.spec.output_names), {self.spec.input_name: grey})  # warm up
+            extra.append(session)
+        self._extra_sessions = extra[: count - 1]
+
+    def postprocess(
+        self,
+        outputs: list[np.ndarray],
+        geom: LetterboxGeometry,
+        frame_shape: tuple[int, ...] | None = None,
+    ) -> sv.Detections:
+        """Turn raw outputs into detections in frame pixels (the last stage of :meth:`__call__`).
+
+        Args:
+            outputs: What :meth:`infer` returned for the frame.
+            geom: The frame's letterbox geometry from :meth:`preprocess`.
+            frame_shape: The frame's ``(H, W[, 3])``; checked against ``geom`` when given.
+
+        Returns:
+            ``sv.Detections`` as :meth:`__call__` returns them.
+
+        Raises:
+            ValueError: ``frame_shape`` does not match ``geom``.
+            ModelError: The outputs do not fit the model's task and classes.
+        """
+        if frame_shape is not None and tuple(frame_shape[:2]) != (geom.frame_h, geom.frame_w):
+            raise ValueError(
+                f"frame shape {tuple(frame_shape[:2])} does not match the letterbox geometry "
+                f"({geom.frame_h}, {geom.frame_w})"
+            )
         det = outputs[0]
         proto = outputs[1] if len(outputs) > 1 else None
         if not self._checked_outputs:
@@ -528,16 +663,13 @@ class YoloOnnxDetector:
         if spec.task == "segment":
             assert proto is not None and cands.coeffs is not None
             masks = masks_in_frame(proto[0].astype(np.float32, copy=False), cands.coeffs, boxes, geom)
-        detections = sv.Detections(
+        return sv.Detections(
             xyxy=boxes,
             confidence=cands.scores,
             class_id=cands.class_ids,
             mask=masks,
             data={"class_name": self._names_lookup[cands.class_ids]},
         )
-        t3 = time.perf_counter()
-        self.timings = {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2}
-        return detections
 
     def __repr__(self) -> str:
         s = self.spec

@@ -1,20 +1,34 @@
 """The pipeline runner: source → detector → tracker → counter → exporters.
 
-A reader thread decodes ahead into a bounded queue (decoding releases the GIL, so it overlaps with
-inference); detection, tracking, counting and exporting run on the calling thread, so stateful
-stages need no locks. A stop event ends the run early (Ctrl-C, SIGTERM); ``finally`` blocks close
-every exporter so each output file is complete and valid for the frames done.
+Three stages on threads joined by bounded queues (decoding, resizing and ONNX Runtime all release
+the GIL, so the stages overlap):
+
+1. a reader thread decodes each frame and letterboxes it straight into an input tensor taken from a
+   small pool (one tensor per frame in flight, never shared);
+2. one inference thread per ONNX Runtime session (frame-level parallelism: on a few CPU cores,
+   two 1-thread sessions side by side beat one 2-thread session) hands the tensor back to the pool;
+3. the calling thread re-orders results by frame number and runs post-processing (decode + NMS),
+   tracking, counting and the exporters in frame order, so stateful stages need no locks (the
+   annotated-video exporter encodes on its own thread).
+
+Detectors without the split API (``preprocess``/``infer``/``postprocess``) run whole on one
+inference thread. ``sequential=True`` keeps the plain loop (decode-ahead thread, then
+:meth:`Pipeline.process` per frame), the reference the pipelined runner is tested against.
+A stop event ends the run early (Ctrl-C, SIGTERM); ``finally`` blocks close every exporter so each
+output file is complete and valid for the frames done.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time as _time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import supervision as sv
@@ -30,17 +44,56 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PREFETCH = 4
 _END = object()
+_POLL_S = 0.1
+"""How often a blocked stage thread looks at the stop flag."""
+
+
+@runtime_checkable
+class SplitDetector(Protocol):
+    """A detector split into stages, so frames can be in flight in several stages at once.
+
+    ``YoloOnnxDetector`` implements it; ``detector(image)`` must equal
+    ``postprocess(infer(*preprocess(image)[:1]), geom, image.shape)``.
+    """
+
+    @property
+    def sessions(self) -> int:
+        """Inference sessions that may run frames concurrently."""
+        ...
+
+    def preprocess(self, image: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
+        """BGR ``(H, W, 3)`` uint8 → ``(tensor, geometry)``, reusing ``out`` when it fits."""
+        ...
+
+    def infer(self, tensor: np.ndarray, session: int = 0) -> Any:
+        """Run session ``session`` on ``tensor``; thread-safe across sessions."""
+        ...
+
+    def postprocess(
+        self, outputs: Any, geom: Any, frame_shape: tuple[int, ...] | None = None
+    ) -> sv.Detections:
+        """Raw outputs → detections in frame pixels."""
+        ...
 
 
 @dataclass
 class StageTimes:
-    """Accumulated seconds spent in each stage on the pipeline thread."""
+    """Accumulated seconds spent in each stage.
+
+    ``decode``/``preprocess`` run on the reader thread, ``inference`` is summed over the inference
+    threads, the rest runs on the pipeline thread; ``detect`` is the whole detector call of the
+    sequential loop (and of detectors without the split API); ``wait`` is the pipeline thread idle.
+    """
 
     detect: float = 0.0
     track: float = 0.0
     count: float = 0.0
     export: float = 0.0
     wait: float = 0.0
+    decode: float = 0.0
+    preprocess: float = 0.0
+    inference: float = 0.0
+    postprocess: float = 0.0
 
     def per_frame_ms(self, frames: int) -> dict[str, float]:
         n = max(frames, 1)
@@ -143,7 +196,11 @@ class Pipeline:
         start_time: wall-clock time of the source's first frame (timezone-aware).
         stop_event: set it (from a signal handler or another thread) to stop early.
         on_frame: called after each frame with the result (e.g. a progress bar).
-        prefetch: frames decoded ahead on the reader thread.
+        prefetch: frames decoded (and letterboxed) ahead on the reader thread.
+        workers: inference threads; default: ``detector.sessions`` for a :class:`SplitDetector`, else 1.
+            More than the detector's sessions is an error (a session runs one frame at a time).
+        sequential: run the plain loop (detector, tracker, counter, exporters one frame at a time
+            on the calling thread, only decoding ahead) instead of the pipelined stages.
     """
 
     def __init__(
@@ -158,6 +215,8 @@ class Pipeline:
         stop_event: threading.Event | None = None,
         on_frame: Callable[[FrameResult], None] | None = None,
         prefetch: int = DEFAULT_PREFETCH,
+        workers: int | None = None,
+        sequential: bool = False,
     ) -> None:
         self.source = source
         self.detector = detector
@@ -168,6 +227,12 @@ class Pipeline:
         self.stop_event = stop_event or threading.Event()
         self.on_frame = on_frame
         self.prefetch = prefetch
+        self.sequential = sequential
+        split = isinstance(detector, SplitDetector)
+        available = detector.sessions if split else 1  # type: ignore[attr-defined]
+        self.workers = available if workers is None else workers
+        if not 1 <= self.workers <= available:
+            raise ValueError(f"workers must be in [1, {available}] for this detector, got {workers}")
         self.stats = RunStats()
 
     def process(self, frame: Frame) -> FrameResult:
@@ -196,34 +261,22 @@ class Pipeline:
 
         Returns:
             The run's statistics. Exporters are closed whatever happens.
+
+        Raises:
+            Exception: whatever a stage raised (source, detector, tracker, counter, exporter), after
+                every exporter and the source were closed.
         """
         tally = _TrackTally()
         started = _time.perf_counter()
-        reader_stop = threading.Event()
-        frames = _prefetch(self.source, self.prefetch, reader_stop)
+        errors: list[Exception] = []
         try:
-            while True:
-                if self.stop_event.is_set():
-                    self.stats.interrupted = True
-                    break
-                tw = _time.perf_counter()
-                try:
-                    frame = next(frames)
-                except StopIteration:
-                    break
-                self.stats.stages.wait += _time.perf_counter() - tw
-                result = self.process(frame)
-                tally.add(result.detections)
-                self.stats.frames += 1
-                self.stats.last_pts = frame.pts
-                if self.on_frame is not None:
-                    self.on_frame(result)
+            if self.sequential:
+                self._run_sequential(tally)
+            else:
+                self._run_pipelined(tally)
         finally:
-            reader_stop.set()
-            frames.close()
             self.stats.wall_seconds = _time.perf_counter() - started
             self.stats.unique_tracks = tally.counts()
-            errors = []
             for ex in self.exporters:
                 try:
                     ex.close()
@@ -237,3 +290,266 @@ class Pipeline:
         if errors:
             raise errors[0]
         return self.stats
+
+    def _finish_frame(self, result: FrameResult, tally: _TrackTally) -> None:
+        tally.add(result.detections)
+        self.stats.frames += 1
+        self.stats.last_pts = result.frame.pts
+        if self.on_frame is not None:
+            self.on_frame(result)
+
+    def _run_sequential(self, tally: _TrackTally) -> None:
+        reader_stop = threading.Event()
+        frames = _prefetch(self.source, self.prefetch, reader_stop)
+        try:
+            while True:
+                if self.stop_event.is_set():
+                    self.stats.interrupted = True
+                    break
+                tw = _time.perf_counter()
+                try:
+                    frame = next(frames)
+                except StopIteration:
+                    break
+                self.stats.stages.wait += _time.perf_counter() - tw
+                self._finish_frame(self.process(frame), tally)
+        finally:
+            reader_stop.set()
+            frames.close()
+
+    def _track_count_export(self, frame: Frame, detections: sv.Detections) -> FrameResult:
+        st = self.stats.stages
+        t1 = _time.perf_counter()
+        tracked = self.tracker.update(detections, frame.image)
+        t2 = _time.perf_counter()
+        when = self.start_time + timedelta(seconds=frame.pts)
+        events = self.counter.update(tracked, frame.index, when) if self.counter is not None else []
+        t3 = _time.perf_counter()
+        result = FrameResult(frame=frame, detections=tracked, events=events, time=when)
+        for ex in self.exporters:
+            ex.write(result)
+        st.track += t2 - t1
+        st.count += t3 - t2
+        st.export += _time.perf_counter() - t3
+        return result
+
+    def _run_pipelined(self, tally: _TrackTally) -> None:
+        stages = _Stages(self.detector, self.source, self.prefetch, self.workers, self.stats.stages)
+        stages.start()
+        st = self.stats.stages
+        pending: dict[int, _Item] = {}
+        next_seq = 0
+        try:
+            while True:
+                if self.stop_event.is_set():
+                    self.stats.interrupted = True
+                    break
+                tw = _time.perf_counter()
+                while next_seq not in pending and not self.stop_event.is_set():
+                    try:
+                        item = stages.get(_POLL_S)
+                    except queue.Empty:
+                        continue
+                    pending[item.seq] = item
+                st.wait += _time.perf_counter() - tw
+                if next_seq not in pending:  # stopped while waiting for the next frame
+                    self.stats.interrupted = True
+                    break
+                item = pending.pop(next_seq)
+                next_seq += 1
+                if item.error is not None:
+                    raise item.error
+                if item.frame is None:  # end of the source
+                    break
+                tp = _time.perf_counter()
+                if stages.split:
+                    detections = self.detector.postprocess(  # type: ignore[attr-defined]
+                        item.outputs, item.geom, item.frame.image.shape
+                    )
+                    st.postprocess += _time.perf_counter() - tp
+                else:
+                    detections = item.outputs
+                self._finish_frame(self._track_count_export(item.frame, detections), tally)
+        finally:
+            stages.stop()
+
+
+@dataclass
+class _Item:
+    """One frame travelling through the stages; ``frame is None`` marks the end of the source."""
+
+    seq: int
+    frame: Frame | None = None
+    tensor: Any = None
+    geom: Any = None
+    outputs: Any = None
+    error: BaseException | None = None
+
+
+class _Stages:
+    """The reader thread and the inference threads of a pipelined run.
+
+    Frames in flight are bounded: one being read, ``prefetch`` in the input queue, one per inference
+    thread, ``prefetch + workers`` in the output queue. Tensors go back to the pool as soon as their
+    inference is done, so at most ``prefetch + workers + 1`` are ever allocated.
+    """
+
+    def __init__(
+        self, detector: Detector, source: Source, prefetch: int, workers: int, times: StageTimes
+    ) -> None:
+        self.detector = detector
+        self.source = source
+        self.split = isinstance(detector, SplitDetector)
+        self.workers = workers
+        self.times = times
+        depth = max(prefetch, 1)
+        self.q_in: queue.Queue[_Item] = queue.Queue(maxsize=depth)
+        self.q_out: queue.Queue[_Item] = queue.Queue(maxsize=depth + workers)
+        self.pool: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
+        self.halt = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self.threads.append(
+            threading.Thread(target=self._read, name=f"reader-{self.source.name}", daemon=True)
+        )
+        for i in range(self.workers):
+            self.threads.append(
+                threading.Thread(target=self._infer, args=(i,), name=f"infer-{i}", daemon=True)
+            )
+        for t in self.threads:
+            t.start()
+
+    def get(self, timeout: float) -> _Item:
+        """The next result off the inference threads (any frame order).
+
+        Raises:
+            queue.Empty: nothing came within ``timeout`` seconds.
+        """
+        return self.q_out.get(timeout=timeout)
+
+    def stop(self) -> None:
+        """Stop and join every stage thread (they look at the flag every ``_POLL_S``)."""
+        self.halt.set()
+        for t in self.threads:
+            while t.is_alive():
+                t.join(_POLL_S)
+                self._drain(self.q_out)
+
+    @staticmethod
+    def _drain(q: queue.Queue[_Item]) -> None:
+        while True:
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                return
+
+    def _put(self, q: queue.Queue[_Item], item: _Item) -> bool:
+        while not self.halt.is_set():
+            try:
+                q.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self) -> None:
+        seq = 0
+        split = self.split
+        detector = self.detector
+        decode = prep = 0.0
+        try:
+            frames = iter(self.source)
+            while not self.halt.is_set():
+                t0 = _time.perf_counter()
+                try:
+                    frame = next(frames)
+                except StopIteration:
+                    break
+                t1 = _time.perf_counter()
+                if split:
+                    try:
+                        buf: np.ndarray | None = self.pool.get_nowait()
+                    except queue.Empty:
+                        buf = None
+                    tensor, geom = detector.preprocess(frame.image, buf)  # type: ignore[attr-defined]
+                else:
+                    tensor, geom = frame.image, None
+                t2 = _time.perf_counter()
+                decode += t1 - t0
+                prep += t2 - t1
+                if not self._put(self.q_in, _Item(seq, frame, tensor, geom)):
+                    return
+                seq += 1
+            else:
+                return
+        except BaseException as e:  # handed to the pipeline thread in frame order, re-raised there
+            self._put(self.q_in, _Item(seq, error=e))
+            return
+        finally:
+            with self._lock:
+                self.times.decode += decode
+                self.times.preprocess += prep
+        self._put(self.q_in, _Item(seq))
+
+    def _infer(self, session: int) -> None:
+        busy = 0.0
+        try:
+            while not self.halt.is_set():
+                try:
+                    item = self.q_in.get(timeout=_POLL_S)
+                except queue.Empty:
+                    continue
+                if item.frame is None:  # end or error: pass it on, and back for the other threads
+                    self._put(self.q_out, item)
+                    self._put(self.q_in, item)
+                    return
+                t0 = _time.perf_counter()
+                try:
+                    if self.split:
+                        item.outputs = self.detector.infer(item.tensor, session)  # type: ignore[attr-defined]
+                        self.pool.put(item.tensor)
+                    else:
+                        item.outputs = self.detector(item.tensor)
+                except BaseException as e:
+                    item.error = e
+                item.tensor = None
+                busy += _time.perf_counter() - t0
+                if not self._put(self.q_out, item) or item.error is not None:
+                    return
+        finally:
+            with self._lock:
+                self.times.inference += busy
+
+
+DEFAULT_CPU_SESSIONS = 2
+"""Sessions on CPU when not configured: two 1-thread sessions ran yolov8n at 640 faster than one
+2-thread session on our 2-core machines (see docs/benchmarks.md)."""
+
+
+def plan_inference(
+    providers: list[str], sessions: int | None, threads: int | None, *, cores: int | None = None
+) -> tuple[int, int | None]:
+    """Choose ONNX Runtime sessions and intra-op threads per session.
+
+    Args:
+        providers: The execution providers to be used, best first.
+        sessions: Configured sessions, or ``None`` for the default.
+        threads: Configured intra-op threads per session, or ``None`` for the default.
+        cores: CPU cores available (default: this process's CPU affinity).
+
+    Returns:
+        ``(sessions, threads)``: on a GPU provider one session and ``threads`` as given (``None`` =
+        ONNX Runtime's choice); on CPU :data:`DEFAULT_CPU_SESSIONS` (at most one per core) and the
+        cores shared among them.
+    """
+    if providers and providers[0] != "CPUExecutionProvider":
+        return sessions or 1, threads
+    if cores is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cores = os.cpu_count() or 1
+    n = sessions or max(1, min(DEFAULT_CPU_SESSIONS, cores))
+    return n, threads or max(1, cores // n)

@@ -1,0 +1,75 @@
+"""``vtrack bench``: FPS of ``vtrack run`` against the bare loop, Ultralytics and the inference limit.
+
+Registered on the main app in :mod:`vtrack.cli`; the measuring lives in :mod:`vtrack.bench`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vtrack import cli_output
+from vtrack.bench import BenchConfig, format_markdown, run_bench
+from vtrack.cli_output import print_error
+from vtrack.errors import VtrackError
+
+log = logging.getLogger(__name__)
+
+EXIT_USER_ERROR = 2
+
+_out, _err = cli_output.out, cli_output.err
+
+
+def bench_command(
+    source: Annotated[Path, typer.Argument(help="Video file to benchmark on.")],
+    model: Annotated[str, typer.Option(help="ONNX model (the same file for every variant).")],
+    classes: Annotated[str | None, typer.Option(help="Comma-separated class names to track.")] = None,
+    line: Annotated[
+        list[str] | None, typer.Option(help="Counting line NAME=x1,y1,x2,y2 (repeatable).")
+    ] = None,
+    cores: Annotated[int | None, typer.Option(min=1, help="Thread budget; default: all cores.")] = None,
+    sessions: Annotated[int | None, typer.Option(min=1, help="ONNX Runtime sessions of (b)/(c).")] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="Intra-op threads per session of (b)/(c).")
+    ] = None,
+    max_frames: Annotated[int | None, typer.Option(min=1, help="Frames per variant; default: all.")] = None,
+    limit_frames: Annotated[int, typer.Option(min=1, help="Inferences per layout in (e).")] = 60,
+    repeat: Annotated[int, typer.Option(min=1, help="Runs of each variant; the best is kept.")] = 1,
+    ultralytics_python: Annotated[
+        str | None,
+        typer.Option(help="Python with ultralytics for (d); default: this one; '' skips (d)."),
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report here.")] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True)] = 0,
+) -> None:
+    """Measure (a) bare loop, (b) run --no-video, (c) run with video, (d) Ultralytics, (e) inference limit."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose > 1 else logging.INFO, format="%(message)s", force=True
+    )
+    for name in ("vtrack.job", "vtrack.detectors", "vtrack.stream", "vtrack.exporters"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    cfg = BenchConfig(
+        source=str(source),
+        model=model,
+        classes=[c.strip() for c in classes.split(",") if c.strip()] if classes else None,
+        lines=list(line or []),
+        cores=cores,
+        sessions=sessions,
+        threads=threads,
+        max_frames=max_frames,
+        limit_frames=limit_frames,
+        repeat=repeat,
+        ultralytics_python=ultralytics_python,
+    )
+    try:
+        report = run_bench(cfg)
+    except VtrackError as e:
+        print_error(e)
+        raise typer.Exit(EXIT_USER_ERROR) from None
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
+    _out.print(format_markdown(report), highlight=False, soft_wrap=True)
