@@ -14,6 +14,7 @@ import numpy as np
 import supervision as sv
 
 Direction = Literal["in", "out"]
+ZoneEventKind = Literal["enter", "exit"]
 
 
 @dataclass(slots=True)
@@ -73,6 +74,42 @@ class CrossingEvent:
             "class": self.class_name,
             "line": self.line,
             "direction": self.direction,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneEvent:
+    """One object entering or leaving one polygon zone.
+
+    Attributes:
+        time: wall-clock time of the event, timezone-aware: the frame that confirmed it, or for a
+            track lost inside the zone until it expired, the frame it was last seen.
+        frame: 0-based index of that frame.
+        track_id: tracker ID of the object.
+        class_name: class of the object when it entered (the same on its exit).
+        zone: name of the zone.
+        kind: ``"enter"`` or ``"exit"``.
+        dwell_seconds: on ``"exit"``, seconds from the entry to the exit; ``None`` on ``"enter"``.
+    """
+
+    time: datetime
+    frame: int
+    track_id: int
+    class_name: str
+    zone: str
+    kind: ZoneEventKind
+    dwell_seconds: float | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """Return the JSON record written to ``zone_events.jsonl``."""
+        return {
+            "time": self.time.isoformat(),
+            "frame": self.frame,
+            "track_id": self.track_id,
+            "class": self.class_name,
+            "zone": self.zone,
+            "kind": self.kind,
+            "dwell_seconds": None if self.dwell_seconds is None else round(self.dwell_seconds, 3),
         }
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import colorsys
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 
 import cv2
@@ -23,7 +23,7 @@ import numpy as np
 import supervision as sv
 from supervision.detection.compact_mask import CompactMask
 
-from vtrack.geometry import Anchor, Line, anchor_points
+from vtrack.geometry import Anchor, Line, Polygon, anchor_points
 from vtrack.types import FrameResult
 
 logger = logging.getLogger(__name__)
@@ -31,10 +31,16 @@ logger = logging.getLogger(__name__)
 CountsTable = Mapping[str, Mapping[str, Mapping[str, int]]]
 """Counts as ``{line: {class: {"in": n, "out": n}}}`` (the shape of ``HourlyCounts.totals()``)."""
 
+OccupancyTable = Mapping[str, Mapping[str, int]]
+"""Zone occupancy as ``{zone: {class: n}}`` (the shape of ``ZoneCounter.occupancy``)."""
+
 BGR = tuple[int, int, int]
 
 UNCONFIRMED_COLOR: BGR = (160, 160, 160)
 LINE_COLOR: BGR = (0, 220, 255)
+ZONE_COLOR: BGR = (255, 170, 40)
+ZONE_FILL_OPACITY = 0.18
+ZONE_THICKNESS = 2
 TEXT_DARK: BGR = (0, 0, 0)
 TEXT_LIGHT: BGR = (255, 255, 255)
 LABEL_BG: BGR = (32, 32, 32)
@@ -151,6 +157,10 @@ class FrameAnnotator:
         mask_opacity: weight of the colour in the mask tint, in ``[0, 1]``.
         copy: draw on a copy of ``result.frame.image`` (default). ``False`` draws in place on
             the frame's image and returns that same array (saves one frame copy, ~0.3 ms at 720p).
+        zones: polygon zones to draw (pixels): a light tint inside (blended only within each
+            zone's bounding box), an outline, and a box with the zone's name and occupancy.
+        occupancy_provider: called once per frame for the zone boxes (e.g. a bound
+            ``counter.occupancy`` getter); ``None`` shows the zones' names only.
     """
 
     def __init__(
@@ -163,6 +173,8 @@ class FrameAnnotator:
         draw_masks: bool = True,
         mask_opacity: float = MASK_OPACITY,
         copy: bool = True,
+        zones: Sequence[Polygon] = (),
+        occupancy_provider: Callable[[], OccupancyTable] | None = None,
     ) -> None:
         if trail_length_frames < 0:
             raise ValueError(f"trail_length_frames must be >= 0, got {trail_length_frames}")
@@ -171,6 +183,9 @@ class FrameAnnotator:
         if not 0.0 <= mask_opacity <= 1.0:
             raise ValueError(f"mask_opacity must be in [0, 1], got {mask_opacity}")
         self.lines = list(lines)
+        self.zones = list(zones)
+        self.occupancy_provider = occupancy_provider
+        self._zone_pts = [np.rint(z.vertices).astype(np.int32).reshape(-1, 1, 2) for z in self.zones]
         self._id_to_name: dict[int, str] = (
             {int(k): str(v) for k, v in class_names.items()}
             if isinstance(class_names, Mapping)
@@ -223,6 +238,8 @@ class FrameAnnotator:
         canvas = image.copy() if self.copy else image
         if not canvas.flags.c_contiguous:
             canvas = np.ascontiguousarray(canvas)
+        if self.zones:
+            self._draw_zones(canvas)
         det = result.detections
         n = len(det)
         if n:
@@ -360,6 +377,45 @@ class FrameAnnotator:
                 cv2.LINE_AA,
             )
 
+    # -- zones -----------------------------------------------------------------------------
+
+    def zone_label_rows(self, zone: Polygon, per_class: Mapping[str, int] | None) -> list[str]:
+        """Text rows of a zone's box: ``"name N"`` (N tracks present), then classes present.
+
+        Args:
+            zone: the zone.
+            per_class: ``{class: n}`` present now, or ``None`` when occupancy is unknown.
+
+        Returns:
+            e.g. ``["lot 5", "car 4", "truck 1"]``, or ``["lot"]`` without occupancy.
+        """
+        if per_class is None:
+            return [zone.name]
+        present = {c: int(n) for c, n in per_class.items() if n > 0}
+        rows = [f"{zone.name} {sum(present.values())}"]
+        order = self._class_order
+        classes = sorted(present, key=lambda c: (order.get(c, len(order)), c))
+        rows += [f"{c} {present[c]}" for c in classes[:MAX_LABEL_CLASSES]]
+        if len(classes) > MAX_LABEL_CLASSES:
+            rows.append(f"+{len(classes) - MAX_LABEL_CLASSES} more")
+        return rows
+
+    def _draw_zones(self, canvas: np.ndarray) -> None:
+        occupancy = self.occupancy_provider() if self.occupancy_provider is not None else None
+        h, w = canvas.shape[:2]
+        alpha = ZONE_FILL_OPACITY
+        for zone, pts in zip(self.zones, self._zone_pts, strict=True):
+            x0, y0 = max(int(pts[:, 0, 0].min()), 0), max(int(pts[:, 0, 1].min()), 0)
+            x1, y1 = min(int(pts[:, 0, 0].max()) + 1, w), min(int(pts[:, 0, 1].max()) + 1, h)
+            if x1 > x0 and y1 > y0:
+                roi = canvas[y0:y1, x0:x1]
+                tinted = roi.copy()
+                cv2.fillPoly(tinted, [pts - np.array([x0, y0], dtype=np.int32)], ZONE_COLOR)
+                cv2.addWeighted(tinted, alpha, roi, 1.0 - alpha, 0.0, dst=roi)
+            cv2.polylines(canvas, [pts], True, ZONE_COLOR, ZONE_THICKNESS, cv2.LINE_AA)
+            per_class = None if occupancy is None else occupancy.get(zone.name, {})
+            self._draw_text_box(canvas, self.zone_label_rows(zone, per_class), (x0, y0), ZONE_COLOR)
+
     # -- lines -----------------------------------------------------------------------------
 
     def _ordered_classes(self, per_class: Mapping[str, Mapping[str, int]]) -> list[str]:
@@ -402,7 +458,9 @@ class FrameAnnotator:
         self._draw_text_box(canvas, self.line_label_rows(line, per_class), a)
 
     @staticmethod
-    def _draw_text_box(canvas: np.ndarray, rows: list[str], anchor: tuple[int, int]) -> None:
+    def _draw_text_box(
+        canvas: np.ndarray, rows: list[str], anchor: tuple[int, int], accent: BGR = LINE_COLOR
+    ) -> None:
         """Dark box with one text row per entry, placed at ``anchor`` and kept inside the frame."""
         sizes = [cv2.getTextSize(r, FONT, FONT_SCALE, FONT_THICKNESS)[0] for r in rows]
         row_h = max(h for _, h in sizes) + 2 * LABEL_PAD_PX
@@ -412,11 +470,11 @@ class FrameAnnotator:
         x = int(min(max(anchor[0] + 6, 0), max(w - box_w, 0)))
         y = int(min(max(anchor[1] - box_h - 6, 0), max(h - box_h, 0)))
         cv2.rectangle(canvas, (x, y), (x + box_w, y + box_h), LABEL_BG, cv2.FILLED)
-        cv2.rectangle(canvas, (x, y), (x + box_w, y + box_h), LINE_COLOR, 1)
+        cv2.rectangle(canvas, (x, y), (x + box_w, y + box_h), accent, 1)
         text_h = row_h - 2 * LABEL_PAD_PX
         for i, row in enumerate(rows):
             baseline_y = y + i * row_h + LABEL_PAD_PX + text_h
-            color = LINE_COLOR if i == 0 else TEXT_LIGHT
+            color = accent if i == 0 else TEXT_LIGHT
             cv2.putText(
                 canvas,
                 row,

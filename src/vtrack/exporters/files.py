@@ -1,4 +1,4 @@
-"""File exporters: crossing events (JSONL), hourly counts (CSV), MOTChallenge tracks, run summary.
+"""File exporters: crossing and zone events (JSONL), hourly count and zone CSVs, MOT tracks, run summary.
 
 Durability: streamed files (JSONL, MOT) are appended line by line and flushed to the OS at least
 every ``flush_interval_s`` while frames keep coming, and at ``close()`` (with ``fsync``), so an
@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
@@ -22,8 +23,9 @@ from typing import IO, Any
 import numpy as np
 
 from vtrack.analytics.aggregate import HourlyCounts
+from vtrack.analytics.zones import ZoneHourly
 from vtrack.exporters._io import ExportError, atomic_write_text, prepare_path
-from vtrack.types import FrameResult
+from vtrack.types import FrameResult, ZoneEvent
 
 logger = logging.getLogger(__name__)
 
@@ -283,3 +285,118 @@ def write_summary(path: str | os.PathLike[str], summary: dict[str, Any]) -> Path
     except (TypeError, ValueError) as e:
         raise ExportError(f"cannot write summary {path}: {e}") from e
     return atomic_write_text(path, text)
+
+
+# ------------------------------------------------------------------------------------------ zones
+ZONES_CSV_HEADER = (
+    "hour_start", "zone", "class", "entries", "exits", "max_occupancy", "mean_occupancy", "mean_dwell_seconds"
+)
+
+
+class ZoneEventsJsonlExporter:
+    """Writes one JSON object per :class:`~vtrack.types.ZoneEvent` per line (``event.to_json()``).
+
+    Zone events do not travel in :class:`FrameResult`; the exporter asks ``events_provider`` for the
+    events of the frame just counted (e.g. ``lambda: counter_set.last_zone_events``), so it must be
+    called after the counter in the same frame, as the pipeline does.
+
+    Args:
+        path: output ``.jsonl`` (truncated when opened; parent folders created).
+        events_provider: returns the zone events of the latest frame.
+        flush_interval_s: see :class:`EventsJsonlExporter`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        events_provider: Callable[[], Sequence[ZoneEvent]],
+        *,
+        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
+    ) -> None:
+        self._out = _LineFile(path, flush_interval_s, "zone events")
+        self.events_provider = events_provider
+        self.events_written = 0
+
+    @property
+    def path(self) -> Path:
+        return self._out.path
+
+    def write(self, result: FrameResult) -> None:
+        """Append the zone events of the frame just counted.
+
+        Raises:
+            ExportError: if the exporter is closed or the file cannot be written.
+        """
+        lines = [json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in self.events_provider()]
+        self._out.write_lines(lines)
+        self.events_written += len(lines)
+
+    def close(self) -> None:
+        """Flush and close (idempotent)."""
+        self._out.close()
+
+
+class ZonesCsvExporter:
+    """Writes hourly zone figures as CSV (:data:`ZONES_CSV_HEADER`), one row per ``ZoneHourly.rows()``.
+
+    ``mean_occupancy`` has 3 decimals, ``mean_dwell_seconds`` 2 (empty without exits). Rewritten
+    atomically at ``close()`` and every ``checkpoint_interval_s`` of wall time, like
+    :class:`CountsCsvExporter`.
+
+    Args:
+        path: output ``.csv``.
+        hourly_provider: returns the aggregation to write (e.g. ``lambda: counter_set.zone_hourly``),
+            or ``None`` for a header-only file.
+        checkpoint_interval_s: seconds between atomic rewrites; ``None`` writes only at close.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        hourly_provider: Callable[[], ZoneHourly | None],
+        *,
+        checkpoint_interval_s: float | None = DEFAULT_CSV_CHECKPOINT_S,
+    ) -> None:
+        self.path = prepare_path(path)
+        self.hourly_provider = hourly_provider
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self._last_checkpoint = time.monotonic()
+        self._closed = False
+
+    def write(self, result: FrameResult) -> None:
+        """Checkpoint the CSV when the interval has passed.
+
+        Raises:
+            ExportError: if the exporter is closed or a checkpoint cannot be written.
+        """
+        if self._closed:
+            raise ExportError(f"zones CSV exporter for {self.path} is closed; cannot write more")
+        interval = self.checkpoint_interval_s
+        if interval is not None and time.monotonic() - self._last_checkpoint >= interval:
+            self._write_file()
+
+    def render(self) -> str:
+        """The CSV text for the current aggregates."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(ZONES_CSV_HEADER)
+        hourly = self.hourly_provider()
+        for r in hourly.rows() if hourly is not None else []:
+            dwell = "" if r.mean_dwell_seconds is None else f"{r.mean_dwell_seconds:.2f}"
+            w.writerow(
+                (r.hour_start.isoformat(), r.zone, r.class_name, r.entries, r.exits, r.max_occupancy,
+                 f"{r.mean_occupancy:.3f}", dwell)
+            )
+        return buf.getvalue()
+
+    def _write_file(self) -> None:
+        atomic_write_text(self.path, self.render())
+        self._last_checkpoint = time.monotonic()
+
+    def close(self) -> None:
+        """Write the final CSV atomically (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._write_file()
+        logger.info("wrote %s", self.path)

@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from typing import Any
 
+from vtrack.analytics.zones import ZoneHourRow
 from vtrack.exporters.store.base import (
     CountFilter,
     HourlyCount,
@@ -21,7 +22,7 @@ from vtrack.exporters.store.base import (
     utc_hour,
 )
 from vtrack.exporters.store.migrations import LATEST_VERSION, MIGRATIONS, SCHEMA_TABLE, Dialect, render
-from vtrack.types import CrossingEvent
+from vtrack.types import CrossingEvent, ZoneEvent
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,17 @@ _BUMP_HOUR = (
     "VALUES (?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (stream, line, class, direction, hour_utc, run_id) "
     "DO UPDATE SET count = vtrack_hourly.count + excluded.count"
+)
+_INSERT_ZONE_EVENT = (
+    "INSERT INTO vtrack_zone_events (run_id, stream, zone, class, kind, track_id, frame, ts, dwell_seconds) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_ZONE_HOUR = (
+    "INSERT INTO vtrack_zone_hourly (stream, zone, class, hour_utc, run_id, entries, exits, max_occupancy, "
+    "mean_occupancy, mean_dwell_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (stream, zone, class, hour_utc, run_id) DO UPDATE SET entries = excluded.entries, "
+    "exits = excluded.exits, max_occupancy = excluded.max_occupancy, "
+    "mean_occupancy = excluded.mean_occupancy, mean_dwell_seconds = excluded.mean_dwell_seconds"
 )
 _UPSERT_RUN = (
     "INSERT INTO vtrack_runs (run_id, stream, source, start_time, start_time_source, timezone, settings, "
@@ -122,7 +134,15 @@ class SqlStore:
         return current
 
     # -- writes --------------------------------------------------------------------------------
-    def write_events(self, run: RunInfo, events: Sequence[CrossingEvent], *, replace: bool = False) -> None:
+    def write_events(
+        self,
+        run: RunInfo,
+        events: Sequence[CrossingEvent],
+        *,
+        replace: bool = False,
+        zone_events: Sequence[ZoneEvent] = (),
+        zone_hours: Sequence[ZoneHourRow] = (),
+    ) -> None:
         self._check_open()
         event_rows = [
             (run.run_id, run.stream, e.line, e.class_name, e.direction, int(e.track_id), int(e.frame),
@@ -134,6 +154,16 @@ class SqlStore:
             (run.stream, line, cls, direction, self._to_db(hour), run.run_id, n)
             for (line, cls, direction, hour), n in sorted(hours.items())
         ]
+        zone_event_rows = [
+            (run.run_id, run.stream, e.zone, e.class_name, e.kind, int(e.track_id), int(e.frame),
+             self._to_db(utc(e.time)), e.dwell_seconds)
+            for e in zone_events
+        ]
+        zone_hour_rows = [
+            (run.stream, r.zone, r.class_name, self._to_db(utc_hour(r.hour_start)), run.run_id, r.entries,
+             r.exits, r.max_occupancy, r.mean_occupancy, r.mean_dwell_seconds)
+            for r in zone_hours
+        ]
         now = self._to_db(datetime.now(timezone.utc))
         try:
             with self._tx():
@@ -141,6 +171,8 @@ class SqlStore:
                     key = (run.run_id, run.stream)
                     self._run("DELETE FROM vtrack_crossings WHERE run_id = ? AND stream = ?", key)
                     self._run("DELETE FROM vtrack_hourly WHERE run_id = ? AND stream = ?", key)
+                    self._run("DELETE FROM vtrack_zone_events WHERE run_id = ? AND stream = ?", key)
+                    self._run("DELETE FROM vtrack_zone_hourly WHERE run_id = ? AND stream = ?", key)
                     start = self._to_db(utc(run.start_time)) if run.start_time is not None else None
                     self._run(
                         _UPSERT_RUN,
@@ -150,6 +182,10 @@ class SqlStore:
                 if event_rows:
                     self._many(_INSERT_EVENT, event_rows)
                     self._many(_BUMP_HOUR, hour_rows)
+                if zone_event_rows:
+                    self._many(_INSERT_ZONE_EVENT, zone_event_rows)
+                if zone_hour_rows:
+                    self._many(_UPSERT_ZONE_HOUR, zone_hour_rows)
         except StoreError:
             raise
         except Exception as e:

@@ -18,11 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 from vtrack.errors import VtrackError
-from vtrack.types import CrossingEvent, Direction
+from vtrack.types import CrossingEvent, Direction, ZoneEvent
+
+if TYPE_CHECKING:
+    from vtrack.analytics.zones import ZoneHourRow
 
 Backend = Literal["sqlite", "postgresql"]
 
@@ -182,15 +185,26 @@ class CountStore(Protocol):
         ...
 
     def write_events(
-        self, run: RunInfo, events: Sequence[CrossingEvent], *, replace: bool = False
+        self,
+        run: RunInfo,
+        events: Sequence[CrossingEvent],
+        *,
+        replace: bool = False,
+        zone_events: Sequence[ZoneEvent] = (),
+        zone_hours: Sequence[ZoneHourRow] = (),
     ) -> None:
         """Insert ``events`` of ``run`` and bump their hourly aggregates, in one transaction.
 
         Args:
             run: the run (and stream) the events belong to.
             events: crossings with timezone-aware times.
-            replace: first delete every event and aggregate of ``(run.run_id, run.stream)`` and
-                (re)register the run as ``running``; all in the same transaction.
+            replace: first delete every event and aggregate (zones included) of
+                ``(run.run_id, run.stream)`` and (re)register the run as ``running``; all in the same
+                transaction.
+            zone_events: zone enter/exit events to insert (schema version ≥ 2).
+            zone_hours: the run's current figures of these UTC hours × zone × class; each replaces
+                the stored row of its hour (the run's aggregation is cumulative, so rewriting the
+                hours it touched since the last write keeps the table exact).
         """
         ...
 

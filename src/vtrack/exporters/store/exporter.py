@@ -14,17 +14,31 @@ leaves the old attempt untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
 
+from vtrack.analytics.zones import ZoneHourly
 from vtrack.errors import ExportError
-from vtrack.exporters.store.base import CountStore, RunInfo
-from vtrack.types import CrossingEvent, FrameResult
+from vtrack.exporters.store.base import CountStore, RunInfo, utc, utc_hour
+from vtrack.types import CrossingEvent, FrameResult, ZoneEvent
 
 log = logging.getLogger(__name__)
 
 DEFAULT_COMMIT_INTERVAL_S = 1.0
+
+
+class ZoneFeed(Protocol):
+    """Where the zone events and occupancy of the frame just counted are read (a ``CounterSet``)."""
+
+    @property
+    def last_zone_events(self) -> Sequence[ZoneEvent]: ...
+
+    @property
+    def occupancy(self) -> Mapping[str, Mapping[str, int]]: ...
 
 
 class StoreExporter:
@@ -37,6 +51,8 @@ class StoreExporter:
             ``write``); 0 commits every frame.
         clock: monotonic seconds (injectable for tests).
         owns_store: close ``store`` at :meth:`close`.
+        zones: with zones, read each frame's zone events and occupancy here; the events and the
+            hourly zone figures (UTC hours, aggregated here) are committed with the crossings.
 
     Attributes:
         commits: transactions committed so far.
@@ -52,6 +68,7 @@ class StoreExporter:
         commit_interval_s: float = DEFAULT_COMMIT_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
         owns_store: bool = True,
+        zones: ZoneFeed | None = None,
     ) -> None:
         if commit_interval_s < 0:
             raise ValueError(f"commit_interval_s must be >= 0, got {commit_interval_s}")
@@ -61,6 +78,11 @@ class StoreExporter:
         self.clock = clock
         self.owns_store = owns_store
         self._buffer: list[CrossingEvent] = []
+        self.zones = zones
+        self._zone_buffer: list[ZoneEvent] = []
+        self._zone_hourly = ZoneHourly() if zones is not None else None
+        self._zone_dirty_since: datetime | None = None  # earliest UTC time touched since the last commit
+        self._last_zone_time: datetime | None = None
         self._started = False
         self._closed = False
         self._last_commit = clock()
@@ -83,17 +105,51 @@ class StoreExporter:
         if self._closed:
             raise ExportError(f"store exporter for {self.store.url.display} is closed; cannot write more")
         self._buffer.extend(result.events)
+        if self.zones is not None:
+            self._feed_zones(self.zones, result.time)
         if not self._started:
             self.commit()
-        elif self._buffer and self.clock() - self._last_commit >= self.commit_interval_s:
+        elif (self._buffer or self._zone_dirty_since is not None) and (
+            self.clock() - self._last_commit >= self.commit_interval_s
+        ):
             self.commit()
+
+    def _feed_zones(self, zones: ZoneFeed, when: datetime | None) -> None:
+        hourly = self._zone_hourly
+        if hourly is None:
+            return
+        touched = []
+        for e in zones.last_zone_events:
+            e_utc = dataclasses.replace(e, time=utc(e.time))
+            self._zone_buffer.append(e)
+            hourly.add(e_utc)
+            touched.append(e_utc.time)
+        if when is not None:
+            hourly.observe(utc(when), zones.occupancy)
+            if self._last_zone_time is not None:
+                touched.append(self._last_zone_time)  # the interval since it is credited to its hour
+            self._last_zone_time = utc(when)
+            touched.append(self._last_zone_time)
+        if touched:
+            earliest = min(touched)
+            if self._zone_dirty_since is None or earliest < self._zone_dirty_since:
+                self._zone_dirty_since = earliest
 
     def commit(self) -> None:
         """Commit the buffered events now (the first commit also replaces an earlier attempt)."""
         t0 = time.perf_counter()
         batch = self._buffer
-        self.store.write_events(self.run, batch, replace=not self._started)
+        zone_batch = self._zone_buffer
+        zone_hours = []
+        if self._zone_hourly is not None and self._zone_dirty_since is not None:
+            since = utc_hour(self._zone_dirty_since)
+            zone_hours = [r for r in self._zone_hourly.rows() if r.hour_start >= since]
+        self.store.write_events(
+            self.run, batch, replace=not self._started, zone_events=zone_batch, zone_hours=zone_hours
+        )
         self._buffer = []
+        self._zone_buffer = []
+        self._zone_dirty_since = None
         self._started = True
         self._last_commit = self.clock()
         self.commits += 1
@@ -106,7 +162,7 @@ class StoreExporter:
             return
         self._closed = True
         try:
-            if self._buffer or not self._started:
+            if self._buffer or self._zone_buffer or self._zone_dirty_since is not None or not self._started:
                 self.commit()
             self.store.finish_run(self.run.run_id, self.run.stream)
             log.info(

@@ -13,8 +13,18 @@ from typing import Literal
 Dialect = Literal["sqlite", "postgresql"]
 
 _TYPES: dict[Dialect, dict[str, str]] = {
-    "sqlite": {"ts": "TEXT", "bigint": "INTEGER", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT"},
-    "postgresql": {"ts": "TIMESTAMPTZ", "bigint": "BIGINT", "serial": "BIGSERIAL PRIMARY KEY"},
+    "sqlite": {
+        "ts": "TEXT",
+        "bigint": "INTEGER",
+        "serial": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "float": "REAL",
+    },
+    "postgresql": {
+        "ts": "TIMESTAMPTZ",
+        "bigint": "BIGINT",
+        "serial": "BIGSERIAL PRIMARY KEY",
+        "float": "DOUBLE PRECISION",
+    },
 }
 
 SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS vtrack_schema (
@@ -63,8 +73,40 @@ _V1 = [
     "CREATE INDEX vtrack_hourly_run ON vtrack_hourly (run_id, stream)",
 ]
 
+_V2 = [
+    """CREATE TABLE vtrack_zone_events (
+        id {serial},
+        run_id TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        zone TEXT NOT NULL,
+        class TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('enter', 'exit')),
+        track_id {bigint} NOT NULL,
+        frame {bigint} NOT NULL,
+        ts {ts} NOT NULL,
+        dwell_seconds {float}
+    )""",
+    "CREATE INDEX vtrack_zone_events_run ON vtrack_zone_events (run_id, stream)",
+    "CREATE INDEX vtrack_zone_events_stream_ts ON vtrack_zone_events (stream, ts)",
+    """CREATE TABLE vtrack_zone_hourly (
+        stream TEXT NOT NULL,
+        zone TEXT NOT NULL,
+        class TEXT NOT NULL,
+        hour_utc {ts} NOT NULL,
+        run_id TEXT NOT NULL,
+        entries {bigint} NOT NULL,
+        exits {bigint} NOT NULL,
+        max_occupancy {bigint} NOT NULL,
+        mean_occupancy {float} NOT NULL,
+        mean_dwell_seconds {float},
+        PRIMARY KEY (stream, zone, class, hour_utc, run_id)
+    )""",
+    "CREATE INDEX vtrack_zone_hourly_run ON vtrack_zone_hourly (run_id, stream)",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "runs, crossing events, hourly aggregates", _V1),
+    (2, "zone enter/exit events, hourly zone aggregates", _V2),
 ]
 """``(version, description, statements)`` in order; versions are 1, 2, 3, …"""
 
