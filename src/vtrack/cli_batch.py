@@ -13,18 +13,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from vtrack import cli_output
+from vtrack.cli_output import print_error
 from vtrack.errors import ConfigError, VtrackError
 
 log = logging.getLogger("vtrack")
 
 EXIT_USAGE = 2
 
-_out = Console()
-_err = Console(stderr=True)
+_out, _err = cli_output.out, cli_output.err
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -37,12 +37,12 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     )
 
 
-def _split_classes(text: str | None) -> list[str] | None:
+def _split_classes(text: str | None, flag: str = "--classes") -> list[str] | None:
     if text is None:
         return None
     names = [c.strip() for c in text.split(",") if c.strip()]
     if not names:
-        raise ConfigError(f"--classes {text!r}: expected comma-separated class names, e.g. bicycle,person")
+        raise ConfigError(f"{flag} {text!r}: expected comma-separated class names, e.g. bicycle,person")
     return names
 
 
@@ -76,6 +76,30 @@ def batch(
     images_annotated: Annotated[
         bool, typer.Option("--images-annotated", help="Photo folders: also write annotated images.")
     ] = False,
+    blur: Annotated[
+        str | None,
+        typer.Option(
+            "--blur",
+            help="Comma-separated classes to pixelate in every annotated video and image, e.g. person "
+            "(masks with a -seg model; detected for that even outside --classes).",
+        ),
+    ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Run the inputs as Ray tasks: 'auto' (this machine's cluster), 'local' (start Ray here) "
+            "or an address (HOST:6379, ray://HOST:10001). Needs: pip install 'vtrack[ray]'.",
+        ),
+    ] = None,
+    ray_gpus: Annotated[
+        float | None,
+        typer.Option(
+            "--ray-gpus",
+            help="GPUs per Ray task, e.g. 0.25 to share a GPU by four (default: 1 when the cluster has "
+            "GPUs and the model may use CUDA, else 0).",
+        ),
+    ] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, errors only.")] = False,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
@@ -97,15 +121,24 @@ def batch(
             "tracker.type": tracker,
             "stride": stride,
             "output.video": False if no_video else None,
+            "privacy.blur": _split_classes(blur, "--blur"),
         }
         cfg = build_run_config(config, overrides)
         items = expand_inputs(inputs)
+        if ray_gpus is not None and ray is None:
+            raise ConfigError("--ray-gpus needs --ray")
         opts = BatchOptions(
-            out_dir=out_dir, workers=workers, threads=threads, images_annotated=images_annotated, quiet=quiet
+            out_dir=out_dir,
+            workers=workers,
+            threads=threads,
+            images_annotated=images_annotated,
+            quiet=quiet,
+            ray=ray,
+            ray_gpus=ray_gpus,
         )
         report = run_batch(items, cfg, opts, _err)
     except VtrackError as e:
-        _err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        print_error(e)
         raise typer.Exit(EXIT_USAGE) from None
     if not quiet:
         _print_report(report)

@@ -14,7 +14,9 @@ Writes in the item's output folder:
 * ``counts.csv``: ``image,total,<class>...``: detections per class per image, one row per image; the
   class columns are the ``--classes`` given, else every class found (alphabetical).
 * ``summary.json``: images, unreadable images, detections per class, processing speed.
-* ``annotated/<image stem>.jpg`` with ``--images-annotated``: boxes and ``class score`` labels.
+* ``annotated/<image stem>.jpg`` with ``--images-annotated``: boxes and ``class score`` labels; the
+  ``privacy.blur`` classes (``--blur``) pixelated first (detected for that even outside ``--classes``,
+  but not listed in ``detections.jsonl`` or counted unless they are in ``--classes``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from vtrack.detectors.onnx_yolo import YoloOnnxDetector
 from vtrack.exporters._io import atomic_write_text
 from vtrack.exporters.annotate import FrameAnnotator
 from vtrack.exporters.files import write_summary
+from vtrack.exporters.privacy import blurring_stage
 from vtrack.stream.images import read_image
 from vtrack.types import Frame, FrameResult
 
@@ -60,6 +63,8 @@ def make_detector(cfg: RunConfig, model_path: str | Path) -> YoloOnnxDetector:
     )
     if cfg.classes:
         detector.classes = detector.class_ids_for_names(cfg.classes)
+    if cfg.privacy.blur:
+        detector.class_ids_for_names(cfg.privacy.blur)  # unknown names are bad usage, before any work
     return detector
 
 
@@ -143,6 +148,7 @@ def process_photos(
     t0 = time.perf_counter()
     detector = make_detector(cfg, model_path)
     detector.warmup()
+    stage = blurring_stage(detector, cfg.privacy.blur, cfg.classes, writes_images=annotate)
     out_dir.mkdir(parents=True, exist_ok=True)
     annotator = (
         FrameAnnotator([], class_names=detector.class_names, trail_length_frames=0) if annotate else None
@@ -168,7 +174,7 @@ def process_photos(
                 logger.warning("%s: cannot read or decode the image; skipped", path)
             else:
                 h, w = image.shape[:2]
-                det = detector(image)
+                det = stage(image)  # with --blur: those classes pixelated in ``image`` (in place)
                 record["width"], record["height"] = w, h
                 record["detections"] = hf_detections(det, w, h)
                 cnt.update(d["label"] for d in record["detections"])

@@ -75,6 +75,10 @@ class BatchOptions:
         images_annotated: photo folders also get annotated images.
         quiet: no progress bar.
         mp_context: ``"spawn"`` or ``"forkserver"``.
+        ray: run the items as Ray tasks on this cluster (``"local"``, ``"auto"`` or an address, see
+            :mod:`vtrack.batch.ray_backend`) instead of local processes; ``workers`` then caps the tasks
+            in flight and the default plan uses the cluster's CPUs.
+        ray_gpus: GPUs per Ray task (default: see :func:`vtrack.batch.ray_backend.gpus_per_task`).
     """
 
     out_dir: Path
@@ -83,6 +87,8 @@ class BatchOptions:
     images_annotated: bool = False
     quiet: bool = False
     mp_context: str = "spawn"
+    ray: str | None = None
+    ray_gpus: float | None = None
 
 
 @dataclass
@@ -156,6 +162,8 @@ def settings_of(cfg: RunConfig, model_path: Path, *, images_annotated: bool) -> 
     data = cfg.model_dump(
         mode="json", exclude={"source": True, "output": {"dir"}, "model": {"path", "threads"}}
     )
+    if not data.get("privacy", {}).get("blur"):
+        data.pop("privacy", None)  # no blur: the same hash as before the option existed
     data["model_file"] = file_fingerprint(model_path)
     data["images_annotated"] = images_annotated
     return data
@@ -291,7 +299,13 @@ def run_batch(items: list[BatchItem], cfg: RunConfig, opts: BatchOptions, consol
                 logger.info("skipped (done before, unchanged): %s", item.path)
             else:
                 todo.append((item, content_hash))
-        workers, threads = plan_workers(len(todo), available_cores(), opts.workers, opts.threads)
+        cores = available_cores()
+        if opts.ray is not None and todo:
+            from vtrack.batch.ray_backend import connect
+
+            log_to_driver = logging.getLogger("vtrack").getEffectiveLevel() <= logging.INFO
+            cores = connect(opts.ray, local_cpus=cores, log_to_driver=log_to_driver)
+        workers, threads = plan_workers(len(todo), cores, opts.workers, opts.threads)
         if todo:
             _process(
                 todo, cfg, opts, console, manifest, settings_hash, model_path, workers, threads, outcomes
@@ -317,6 +331,7 @@ def run_batch(items: list[BatchItem], cfg: RunConfig, opts: BatchOptions, consol
             "interrupted": sum(1 for o in ordered if o.status == STATUS_INTERRUPTED),
             "workers": workers,
             "threads_per_worker": threads,
+            "backend": "ray" if opts.ray is not None else "processes",
             "wall_seconds": round(wall, 3),
             "files_per_minute": round(processed / wall * 60, 2) if wall > 0 else 0.0,
             "settings_hash": settings_hash,
@@ -325,6 +340,10 @@ def run_batch(items: list[BatchItem], cfg: RunConfig, opts: BatchOptions, consol
             (out_dir / PARTIAL_DIR).rmdir()  # only when empty
         atomic_write_text(out_dir / "summary.csv", csv_text)
         write_summary(out_dir / "summary.json", summary)
+    if opts.ray is not None:
+        from vtrack.batch.ray_backend import disconnect
+
+        disconnect()
     return BatchReport(out_dir, ordered, workers, threads, wall, summary)
 
 
@@ -424,6 +443,29 @@ def _process(
                 progress.set_expected(name, n)
             elif kind == "frames":
                 progress.advance(name, n)
+
+    if opts.ray is not None:
+        from vtrack.batch.ray_backend import run_on_ray
+
+        def on_message(kind: str, name: str, n: int) -> None:
+            if kind == "total":
+                progress.set_expected(name, n)
+            elif kind == "frames":
+                progress.advance(name, n)
+
+        with _stop_on_signals(stop), progress.bar:
+            run_on_ray(
+                list(tasks.values()),
+                threads=threads,
+                max_in_flight=workers,
+                gpus=opts.ray_gpus,
+                providers=cfg.model.providers,
+                finish=finish,
+                on_message=on_message,
+                should_stop=stop.is_set,
+            )
+        queue.close()
+        return
 
     pending_names = list(tasks)
     with _stop_on_signals(stop), progress.bar:

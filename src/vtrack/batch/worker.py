@@ -117,6 +117,12 @@ def init_worker(queue: Any, mp_stop: Any, parent_pid: int, log_level: int = logg
     threading.Thread(target=_watch, args=(mp_stop, parent_pid), name="vtrack-watchdog", daemon=True).start()
 
 
+def set_progress_queue(queue: Any) -> None:
+    """Where this process sends progress tuples (``put_nowait``): a ``multiprocessing`` or Ray queue."""
+    global _queue
+    _queue = queue
+
+
 class _Reporter:
     """Batches frame-progress messages for one item."""
 
