@@ -20,12 +20,12 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from vtrack import __version__
-from vtrack.config import RunConfig, format_validation_error, lines_from_flags, load_config
+from vtrack import __version__, cli_output
+from vtrack.cli_output import print_error
+from vtrack.config import RunConfig, format_validation_error, lines_from_flags, load_config, zones_from_flags
 from vtrack.errors import ConfigError, VtrackError
 
 log = logging.getLogger("vtrack")
@@ -41,12 +41,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+out, err = cli_output.out, cli_output.err
 
 
 def _fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    print_error(message)
     raise typer.Exit(code)
 
 
@@ -107,12 +106,12 @@ def _stop_on_signals() -> Iterator[threading.Event]:
         signal.signal(signal.SIGTERM, old_term)
 
 
-def _split_classes(text: str | None) -> list[str] | None:
+def _split_classes(text: str | None, flag: str = "--classes") -> list[str] | None:
     if text is None:
         return None
     names = [c.strip() for c in text.split(",") if c.strip()]
     if not names:
-        raise ConfigError(f"--classes {text!r}: expected comma-separated class names, e.g. bicycle,person")
+        raise ConfigError(f"{flag} {text!r}: expected comma-separated class names, e.g. bicycle,person")
     return names
 
 
@@ -160,6 +159,14 @@ def run(
             "'in' = crossing from the right to the left of the arrow A→B.",
         ),
     ] = None,
+    zone: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--zone",
+            help="Polygon zone NAME=x1,y1,x2,y2,x3,y3,... (pixels, or fractions when all ≤ 1); repeatable. "
+            "Writes occupancy, entries, exits and dwell times.",
+        ),
+    ] = None,
     tracker: Annotated[str | None, typer.Option(help="bytetrack (default), botsort or ocsort.")] = None,
     stride: Annotated[int | None, typer.Option(help="Process every k-th frame.")] = None,
     fps: Annotated[float | None, typer.Option(help="Frame rate of an image folder.")] = None,
@@ -171,6 +178,11 @@ def run(
         Path | None, typer.Option("--out", "-o", help="Output folder [default: runs/<name>].")
     ] = None,
     no_video: Annotated[bool, typer.Option("--no-video", help="Do not write annotated.mp4.")] = False,
+    blur: Annotated[
+        str | None,
+        typer.Option("--blur", help="Comma-separated classes to pixelate in annotated.mp4, e.g. person "
+                     "(masks with a -seg model; detected for that even outside --classes)."),
+    ] = None,
     store: Annotated[
         str | None,
         typer.Option("--store", help="Also commit every crossing to a count store: sqlite:///path.db or "
@@ -204,12 +216,14 @@ def run(
             "model.conf": conf,
             "classes": _split_classes(classes),
             "counting.lines": [lc.model_dump() for lc in lines_from_flags(line)] if line else None,
+            "counting.zones": [zc.model_dump() for zc in zones_from_flags(zone)] if zone else None,
             "tracker.type": tracker,
             "stride": stride,
             "fps": fps,
             "start_time": start,
             "output.dir": str(out_dir) if out_dir is not None else None,
             "output.video": False if no_video else None,
+            "privacy.blur": _split_classes(blur, "--blur"),
             "store": store,
             "run_id": run_id,
             "timezone": tz,
@@ -299,7 +313,7 @@ def validate_config(
     try:
         load_config(file)
     except ConfigError as e:
-        err.print(f"[bold red]invalid:[/] {e}", highlight=False, soft_wrap=True)
+        print_error(e, "invalid")
         raise typer.Exit(EXIT_USER_ERROR) from None
     out.print(f"{file}: OK")
 
@@ -338,6 +352,21 @@ app.command("batch")(batch_command)
 from vtrack.cli_counts import counts_command  # noqa: E402
 
 app.command("counts")(counts_command)
+
+
+from vtrack.cli_serve import serve_command  # noqa: E402
+
+app.command("serve")(serve_command)
+
+
+from vtrack.cli_bench import bench_command  # noqa: E402
+
+app.command("bench")(bench_command)
+
+
+from vtrack.docs_gen import docs_config_command  # noqa: E402
+
+app.command("docs-config")(docs_config_command)
 
 
 def main() -> None:

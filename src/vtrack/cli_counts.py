@@ -13,9 +13,10 @@ import logging
 from typing import Annotated, Literal
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from vtrack import cli_output
+from vtrack.cli_output import print_error
 from vtrack.errors import ConfigError, VtrackError
 from vtrack.exporters.store.base import CountFilter, open_store
 from vtrack.exporters.store.query import (
@@ -35,8 +36,7 @@ CSV_HEADER = ("bucket_start", "stream", "line", "class", "direction", "count")
 Format = Literal["table", "csv", "json"]
 FORMATS: tuple[str, ...] = ("table", "csv", "json")
 
-_out = Console()
-_err = Console(stderr=True)
+_out, _err = cli_output.out, cli_output.err
 
 
 def render_csv(result: CountsResult) -> str:
@@ -115,7 +115,7 @@ def counts_command(
         finally:
             st.close()
     except VtrackError as e:
-        _err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        print_error(e)
         raise typer.Exit(EXIT_USER_ERROR) from None
     if fmt == "csv":
         typer.echo(render_csv(result), nl=False)

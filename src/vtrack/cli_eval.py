@@ -13,9 +13,10 @@ from typing import Annotated, Any
 
 import typer
 import yaml
-from rich.console import Console
 from rich.table import Table
 
+from vtrack import cli_output
+from vtrack.cli_output import print_error
 from vtrack.config import DEFAULT_MODEL
 from vtrack.errors import ConfigError, VtrackError
 from vtrack.evaluation import (
@@ -35,8 +36,7 @@ EXIT_USER_ERROR = 2
 DEFAULT_EVAL_CLASSES = "person"
 """MOTChallenge ground truth is pedestrians."""
 
-out = Console()
-err = Console(stderr=True)
+out, err = cli_output.out, cli_output.err
 
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:
@@ -139,7 +139,7 @@ def eval_command(
             except OSError as e:
                 raise ConfigError(f"cannot write --json {json_out}: {e}") from e
     except VtrackError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        print_error(e)
         raise typer.Exit(EXIT_USER_ERROR) from None
     if not quiet:
         s = report.settings

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vtrack.errors import ConfigError
-from vtrack.geometry import Anchor, LineSpec, parse_line_spec
+from vtrack.geometry import Anchor, LineSpec, Polygon, parse_line_spec, parse_zone_spec
 
 DEFAULT_MODEL = "yolov8n.onnx"
 
@@ -44,7 +44,19 @@ class ModelConfig(_Strict):
         "CUDA, CPU, whichever are available.",
     )
     threads: int | None = Field(
-        None, gt=0, le=256, description="ONNX Runtime intra-op threads; default: ONNX Runtime's choice."
+        None,
+        gt=0,
+        le=256,
+        description="ONNX Runtime intra-op threads per session; default: the CPU cores divided among "
+        "the sessions on CPU, ONNX Runtime's choice on a GPU.",
+    )
+    sessions: int | None = Field(
+        None,
+        gt=0,
+        le=64,
+        description="ONNX Runtime sessions running frames in parallel (frame-level parallelism); "
+        "default: 2 on a CPU with 2 or more cores (two 1-thread sessions beat one 2-thread session on "
+        "2 cores), 1 on a GPU.",
     )
 
 
@@ -86,16 +98,44 @@ class LineConfig(_Strict):
         return LineSpec(self.name, self.points)
 
 
+class ZoneConfig(_Strict):
+    """A polygon zone: occupancy, entries, exits and dwell time of the tracks in it."""
+
+    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$", description="Zone name.")
+    points: list[tuple[float, float]] = Field(
+        ...,
+        min_length=3,
+        description="Vertices [[x, y], ...] in order (at least 3), in pixels, or fractions of "
+        "width/height when all are within [0, 1].",
+    )
+
+    @field_validator("points")
+    @classmethod
+    def _non_negative(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if any(c < 0 for p in v for c in p):
+            raise ValueError("coordinates must be ≥ 0")
+        return v
+
+    def spec(self) -> Polygon:
+        return Polygon(self.name, tuple(self.points))
+
+
 class CountingConfig(_Strict):
-    """Line counting."""
+    """Line and zone counting."""
 
     lines: list[LineConfig] = Field(default_factory=list, description="Counting lines.")
+    zones: list[ZoneConfig] = Field(
+        default_factory=list,
+        description="Polygon zones; a track must be inside (outside) for min_frames observations "
+        "before it enters (exits).",
+    )
     anchor: Anchor = Field(Anchor.BOTTOM_CENTER, description="Point of the box tested against lines.")
     min_frames: int = Field(
         2,
         ge=1,
         le=100,
-        description="Frames the anchor must stay on the new side before a crossing counts.",
+        description="Frames the anchor must stay on the new side before a crossing counts (and "
+        "inside/outside a zone before it enters/exits).",
     )
 
     @model_validator(mode="after")
@@ -104,6 +144,10 @@ class CountingConfig(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"line names must be unique, repeated: {', '.join(dupes)}")
+        zones = [z.name for z in self.zones]
+        dupes = sorted({n for n in zones if zones.count(n) > 1})
+        if dupes:
+            raise ValueError(f"zone names must be unique, repeated: {', '.join(dupes)}")
         return self
 
 
@@ -113,6 +157,16 @@ class OutputConfig(_Strict):
     dir: str | None = Field(None, description="Output folder; default runs/<source name>.")
     video: bool = Field(True, description="Write annotated.mp4 (H.264).")
     crf: int = Field(23, ge=0, le=51, description="x264 quality of annotated.mp4 (lower is better).")
+
+
+class PrivacyConfig(_Strict):
+    """What is blurred in the images and videos a run writes."""
+
+    blur: list[str] = Field(
+        default_factory=list,
+        description="Class names pixelated in every image and video written (e.g. [person]): masks with a "
+        "segmentation model, boxes otherwise; detected for that even when not in 'classes'.",
+    )
 
 
 class RunConfig(_Strict):
@@ -126,6 +180,7 @@ class RunConfig(_Strict):
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     counting: CountingConfig = Field(default_factory=CountingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     stride: int = Field(1, ge=1, le=1000, description="Process every k-th frame.")
     fps: float | None = Field(
         None, gt=0, le=1000, description="Frame rate of an image folder (default: seqinfo.ini, else 30)."
@@ -256,4 +311,177 @@ def lines_from_flags(specs: list[str]) -> list[LineConfig]:
     for s in specs:
         ls = parse_line_spec(s)
         out.append(LineConfig(name=ls.name, points=ls.coords))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# `vtrack serve`: a deployment of many live streams in one process.
+
+TOKEN_ENV = "VTRACK_TOKEN"  # noqa: S105 - the variable's name, not a secret
+"""Environment variable read (at load time) for the API token when ``server.token`` is not set."""
+STREAM_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024
+
+
+def _check_store_url(v: str | None) -> str | None:
+    if v is None:
+        return v
+    from vtrack.exporters.store.base import StoreError, parse_store_url
+
+    try:
+        parse_store_url(v)
+    except StoreError as e:
+        raise ValueError(str(e)) from e
+    return v
+
+
+def _check_zone(v: str) -> str:
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise ValueError(f"unknown time zone {v!r}: expected an IANA name, e.g. Europe/Amsterdam") from e
+    return v
+
+
+class ServerConfig(_Strict):
+    """The HTTP server of ``vtrack serve``."""
+
+    host: str = Field(
+        "127.0.0.1", min_length=1, description="Address to bind; 0.0.0.0 exposes the service to the network."
+    )
+    port: int = Field(8080, ge=0, le=65535, description="TCP port (0: any free port).")
+    token: str | None = Field(
+        None,
+        min_length=8,
+        repr=False,
+        description=f"API token: every route but /healthz then needs 'Authorization: Bearer TOKEN'. "
+        f"Default: ${TOKEN_ENV} (read when the config is loaded), else no authentication.",
+    )
+    metrics_auth: bool = Field(
+        True, description="With a token set, /metrics needs it too (false: open to a scraper)."
+    )
+    max_request_bytes: int = Field(
+        DEFAULT_MAX_REQUEST_BYTES, gt=0, le=16 * 1024 * 1024, description="Largest request body accepted."
+    )
+
+
+class StreamConfig(_Strict):
+    """One live stream of a deployment: its source, classes, counting lines and tracker."""
+
+    id: str = Field(
+        ...,
+        pattern=STREAM_ID_PATTERN,
+        description="Stream id: lowercase letters, digits, '_' and '-' (used in URLs and metric labels).",
+    )
+    source: str = Field(
+        ...,
+        min_length=1,
+        max_length=2048,
+        repr=False,  # may hold a password
+        description="rtsp://, rtmp://, http(s):// (MJPEG or video) URL, camera index or /dev/video path, or "
+        "a video file. Credentials in the URL are never shown.",
+    )
+    loop: bool = Field(False, description="Play a video file again from the start when it ends (demos).")
+    classes: list[str] | None = Field(
+        None, description="Class names to detect, track and count (e.g. [car, bicycle]); default: all."
+    )
+    lines: list[LineConfig] = Field(default_factory=list, description="Counting lines.")
+    anchor: Anchor = Field(Anchor.BOTTOM_CENTER, description="Point of the box tested against lines.")
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    max_fps: float | None = Field(
+        None, gt=0, le=240, description="Most frames per second processed; newer frames replace older ones."
+    )
+    enabled: bool = Field(True, description="Start this stream (false: configured but not run).")
+
+    @model_validator(mode="after")
+    def _unique_lines(self) -> StreamConfig:
+        names = [ln.name for ln in self.lines]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"line names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+
+class DeploymentConfig(_Strict):
+    """A whole ``vtrack serve`` deployment: server, shared model, count store and streams."""
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig, description="One detector shared by all streams.")
+    store: str | None = Field(
+        None, description="Count store URL (sqlite:///path.db or postgresql://…) for all crossings."
+    )
+    timezone: str = Field("UTC", description="IANA time zone of hour buckets (e.g. Europe/Amsterdam).")
+    streams: list[StreamConfig] = Field(default_factory=list, description="The live streams.")
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, v: str | None) -> str | None:
+        return _check_store_url(v)
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, v: str) -> str:
+        return _check_zone(v)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> DeploymentConfig:
+        ids = [s.id for s in self.streams]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"stream ids must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+
+def load_deployment_config(path: str | Path, *, environ: dict[str, str] | None = None) -> DeploymentConfig:
+    """Load and validate a ``vtrack serve`` YAML file; ``$VTRACK_TOKEN`` fills an unset ``server.token``.
+
+    Args:
+        path: the YAML file.
+        environ: environment to read (default ``os.environ``, read now, not at import).
+
+    Raises:
+        ConfigError: the file is missing, unreadable, not YAML or invalid; every error with its path and
+            YAML line where found.
+    """
+    import os
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file not found: {p}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config file {p}: {e}") from e
+    try:
+        raw: Any = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}".replace("\n", " ")) from e
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: expected a mapping of settings at the top level, got {type(raw).__name__}")
+    try:
+        cfg = DeploymentConfig.model_validate(raw)
+    except ValidationError as e:
+        lines = format_validation_error(e, text, str(p))
+        raise ConfigError(f"{len(lines)} error(s) in config:\n" + "\n".join(lines)) from e
+    env = os.environ if environ is None else environ
+    if cfg.server.token is None and env.get(TOKEN_ENV):
+        try:
+            cfg.server.token = env[TOKEN_ENV]
+        except ValidationError as e:
+            raise ConfigError(f"${TOKEN_ENV}: {e.errors()[0]['msg']}") from e
+    return cfg
+
+
+def zones_from_flags(specs: list[str]) -> list[ZoneConfig]:
+    """Turn ``--zone NAME=x1,y1,x2,y2,x3,y3,...`` flags into zone configs.
+
+    Raises:
+        ConfigError: for a malformed spec.
+    """
+    out = []
+    for s in specs:
+        poly = parse_zone_spec(s)
+        out.append(ZoneConfig(name=poly.name, points=list(poly.points)))
     return out

@@ -2,7 +2,7 @@
 
 Outputs in the run's folder:
 ``annotated.mp4`` (H.264), ``events.jsonl``, ``counts.csv``, ``tracks.txt`` (MOTChallenge) and
-``summary.json``.
+``summary.json``; with zones also ``zone_events.jsonl`` and ``zones.csv``.
 """
 
 from __future__ import annotations
@@ -17,19 +17,29 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from vtrack.analytics.composite import CounterSet
 from vtrack.analytics.lines import DEFAULT_MAX_TRACK_AGE_FRAMES, LineCounter
+from vtrack.analytics.zones import ZoneCounter
 from vtrack.config import RunConfig
 from vtrack.detectors.export import resolve_model
-from vtrack.detectors.onnx_yolo import YoloOnnxDetector
+from vtrack.detectors.onnx_yolo import YoloOnnxDetector, select_providers
 from vtrack.errors import ConfigError, SourceError
 from vtrack.exporters.annotate import FrameAnnotator
 from vtrack.exporters.base import Exporter
-from vtrack.exporters.files import CountsCsvExporter, EventsJsonlExporter, MotTracksExporter, write_summary
+from vtrack.exporters.files import (
+    CountsCsvExporter,
+    EventsJsonlExporter,
+    MotTracksExporter,
+    ZoneEventsJsonlExporter,
+    ZonesCsvExporter,
+    write_summary,
+)
+from vtrack.exporters.privacy import blurring_stage
 from vtrack.exporters.store import RunInfo, StoreExporter, open_store, parse_store_url
 from vtrack.exporters.video import AnnotatedVideoExporter
-from vtrack.geometry import Line
+from vtrack.geometry import Line, Polygon
 from vtrack.stream.base import Source
-from vtrack.stream.runner import Pipeline, RunStats
+from vtrack.stream.runner import Pipeline, RunStats, plan_inference
 from vtrack.stream.sources import open_source, probe_start_time
 from vtrack.trackers import make_tracker
 from vtrack.types import FrameResult
@@ -95,7 +105,7 @@ def build_outputs(
     out_dir: Path,
     source: Source,
     lines: list[Line],
-    counter: LineCounter | None,
+    counter: LineCounter | CounterSet | None,
     class_names: dict[int, str],
     *,
     run_info: RunInfo | None = None,
@@ -111,7 +121,8 @@ def build_outputs(
     if cfg.store:
         if run_info is None:
             run_info = store_run_info(cfg, source, datetime.now(timezone.utc), "wall_clock")
-        store_exporter = StoreExporter(open_store(cfg.store), run_info)
+        zone_feed = counter if isinstance(counter, CounterSet) and counter.zones is not None else None
+        store_exporter = StoreExporter(open_store(cfg.store), run_info, zones=zone_feed)
     try:
         exporters = _file_outputs(cfg, out_dir, source, lines, counter, class_names)
     except BaseException:
@@ -128,7 +139,7 @@ def _file_outputs(
     out_dir: Path,
     source: Source,
     lines: list[Line],
-    counter: LineCounter | None,
+    counter: LineCounter | CounterSet | None,
     class_names: dict[int, str],
 ) -> list[Exporter]:
     """The file exporters (and annotated video) of a run in ``out_dir``."""
@@ -138,8 +149,19 @@ def _file_outputs(
         CountsCsvExporter(out_dir / "counts.csv"),
         MotTracksExporter(out_dir / "tracks.txt"),
     ]
+    zone_set = counter if isinstance(counter, CounterSet) and counter.zones is not None else None
+    if zone_set is not None:
+        exporters.append(
+            ZoneEventsJsonlExporter(out_dir / "zone_events.jsonl", lambda: zone_set.last_zone_events)
+        )
+        exporters.append(ZonesCsvExporter(out_dir / "zones.csv", lambda: zone_set.zone_hourly))
     if cfg.output.video:
-        annotator = FrameAnnotator(lines, class_names=class_names)
+        annotator = FrameAnnotator(
+            lines,
+            class_names=class_names,
+            zones=zone_set.zones.zones if zone_set is not None and zone_set.zones is not None else (),
+            occupancy_provider=(lambda: zone_set.occupancy) if zone_set is not None else None,
+        )
         exporters.append(
             AnnotatedVideoExporter(
                 out_dir / "annotated.mp4",
@@ -169,16 +191,21 @@ def run_job(
     if not cfg.source:
         raise ConfigError("no source given: pass SOURCE or set 'source:' in the config")
     model_path = resolve_model(cfg.model.path, imgsz=cfg.model.imgsz or 640)
+    sessions, threads = plan_inference(
+        select_providers(cfg.model.providers), cfg.model.sessions, cfg.model.threads
+    )
     detector = YoloOnnxDetector(
         model_path,
         conf=cfg.model.conf,
         iou=cfg.model.iou,
         imgsz=cfg.model.imgsz,
         providers=cfg.model.providers,
-        intra_op_threads=cfg.model.threads,
+        intra_op_threads=threads,
     )
+    detector.open_sessions(sessions, intra_op_threads=threads)
     if cfg.classes:
         detector.classes = detector.class_ids_for_names(cfg.classes)
+    stage = blurring_stage(detector, cfg.privacy.blur, cfg.classes, writes_images=cfg.output.video)
     source = open_source(cfg.source, stride=cfg.stride, fps=cfg.fps)
     try:
         lines = [lc.spec().resolve(source.width, source.height) for lc in cfg.counting.lines]
@@ -189,7 +216,7 @@ def run_job(
             lost_track_seconds=cfg.tracker.lost_track_seconds,
             per_class=cfg.tracker.per_class,
         )
-        counter = (
+        counter: LineCounter | CounterSet | None = (
             LineCounter(
                 lines,
                 classes=set(cfg.classes) if cfg.classes else None,
@@ -205,6 +232,10 @@ def run_job(
             if lines
             else None
         )
+        zones = [zc.spec().resolve(source.width, source.height) for zc in cfg.counting.zones]
+        if zones:
+            line_counter = counter if isinstance(counter, LineCounter) else None
+            counter = CounterSet(line_counter, zone_counter_for(cfg, zones, source.native_fps))
         out_dir = Path(cfg.output.dir) if cfg.output.dir else default_out_dir(source)
         run_info = store_run_info(cfg, source, start_time, start_source) if cfg.store else None
         exporters = build_outputs(
@@ -217,7 +248,7 @@ def run_job(
         on_start(source)
     detector.warmup()
     pipeline = Pipeline(
-        source, detector, tracker, counter, exporters, start_time=start_time, stop_event=stop_event,
+        source, stage, tracker, counter, exporters, start_time=start_time, stop_event=stop_event,
         on_frame=on_frame,
     )
     stats = pipeline.run()
@@ -225,6 +256,8 @@ def run_job(
     if stats.frames == 0 and not stats.interrupted:
         raise SourceError(f"no frame could be decoded from {cfg.source}")
     summary = make_summary(cfg, source, stats, start_time, start_source, counter)
+    if isinstance(counter, CounterSet) and counter.zones is not None:
+        summary["zones"] = zone_summary(cfg, counter.zone_totals)
     if decode_errors:
         summary["decode_errors"] = decode_errors[:100]
     if cfg.store and run_info is not None:
@@ -244,7 +277,7 @@ def make_summary(
     stats: RunStats,
     start_time: datetime,
     start_source: str,
-    counter: LineCounter | None,
+    counter: LineCounter | CounterSet | None,
 ) -> dict[str, Any]:
     """The ``summary.json`` record."""
     counts = counter.counts if counter is not None else {}
@@ -271,3 +304,36 @@ def make_summary(
             "stage_ms_per_frame": stats.stages.per_frame_ms(stats.frames),
         },
     }
+
+
+def zone_counter_for(cfg: RunConfig, zones: list[Polygon], native_fps: float) -> ZoneCounter:
+    """The zone counter of a run.
+
+    A track exits a zone it was lost in once the tracker drops it (its lost buffer, in source frames,
+    plus one stride): the tracker never brings that ID back, and occupancy would otherwise keep
+    counting objects that left unseen (missed detections, a new ID) for the line counter's longer
+    expiry.
+    """
+    return ZoneCounter(
+        zones,
+        classes=set(cfg.classes) if cfg.classes else None,
+        anchor=cfg.counting.anchor,
+        min_frames=cfg.counting.min_frames,
+        max_track_age_frames=math.ceil(cfg.tracker.lost_track_seconds * native_fps) + cfg.stride,
+    )
+
+
+def zone_summary(
+    cfg: RunConfig, totals: dict[str, dict[str, dict[str, int]]]
+) -> dict[str, dict[str, dict[str, int]]]:
+    """``summary.json``'s ``zones``: ``{zone: {class: {"entries", "exits", "max_occupancy"}}}``.
+
+    Every configured zone is listed, and in each every class of ``cfg.classes`` (zeros when unseen).
+    """
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for zc in cfg.counting.zones:
+        per = {c: dict(v) for c, v in totals.get(zc.name, {}).items()}
+        for cls in cfg.classes or []:
+            per.setdefault(cls, {"entries": 0, "exits": 0, "max_occupancy": 0})
+        out[zc.name] = dict(sorted(per.items()))
+    return out
