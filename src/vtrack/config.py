@@ -392,6 +392,10 @@ class StreamConfig(_Strict):
         None, gt=0, le=240, description="Most frames per second processed; newer frames replace older ones."
     )
     enabled: bool = Field(True, description="Start this stream (false: configured but not run).")
+    privacy: PrivacyConfig = Field(
+        default_factory=PrivacyConfig,
+        description="Classes pixelated in the live view (MJPEG, snapshot) of this stream.",
+    )
 
     @model_validator(mode="after")
     def _unique_lines(self) -> StreamConfig:

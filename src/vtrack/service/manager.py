@@ -21,7 +21,7 @@ import time
 from collections import Counter as _Tally
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
@@ -35,6 +35,7 @@ from vtrack.config import DeploymentConfig, StreamConfig
 from vtrack.detectors.onnx_yolo import YoloOnnxDetector
 from vtrack.errors import ConfigError, VtrackError
 from vtrack.exporters.annotate import FrameAnnotator
+from vtrack.exporters.privacy import blur_regions
 from vtrack.exporters.store import RunInfo, StoreExporter, open_store
 from vtrack.metrics import Metrics
 from vtrack.trackers import make_tracker
@@ -217,6 +218,9 @@ class StreamWorker:
         self._seen_dropped = 0
         self._seen_reconnects = 0
         self._class_filter = set(cfg.classes) if cfg.classes else None
+        self._blur = list(cfg.privacy.blur)
+        if self._blur:  # fail early on a class the model does not have
+            detector.class_ids_for_names(self._blur)
         self._seen_classes: set[str] = set()  # classes with a vtrack_objects series (reset to 0 when gone)
         if cfg.classes:  # fail early (HTTP 422 / config error) on a class the model does not have
             detector.class_ids_for_names(cfg.classes)
@@ -429,6 +433,7 @@ class StreamWorker:
             outputs = self.detector.infer(buffer)
             detections = self.detector.postprocess(outputs, geom)
             m.inference.observe(time.perf_counter() - t0)
+            all_detections = detections  # blurring uses every class, also those not tracked
             if self._class_filter is not None and len(detections):
                 names = np.asarray(detections.data["class_name"])
                 kept = detections[np.isin(names, list(self._class_filter))]
@@ -452,7 +457,7 @@ class StreamWorker:
             self._times.append(done)
             m.frame_latency.labels(sid).observe(done - captured)
             if self._watched():
-                self._publish_view(annotator, result)
+                self._publish_view(annotator, result, all_detections)
 
     def _sync_source_counters(self, src: LiveSourceLike) -> None:
         dropped, reconnects = src.frames_dropped, src.reconnects
@@ -475,7 +480,13 @@ class StreamWorker:
             m.objects.labels(self.id, cls).set(per_class.get(cls, 0))
         self._seen_classes |= set(per_class)
 
-    def _publish_view(self, annotator: FrameAnnotator, result: FrameResult) -> None:
+    def _publish_view(
+        self, annotator: FrameAnnotator, result: FrameResult, all_detections: sv.Detections | None = None
+    ) -> None:
+        if self._blur and all_detections is not None and len(all_detections):
+            # pixelate before drawing, on a copy: the live view is the only image that leaves the process
+            image = blur_regions(result.frame.image, all_detections, self._blur, copy=True)
+            result = replace(result, frame=replace(result.frame, image=image))
         counts = self.counter.counts if self.counter is not None else None
         image = annotator.annotate(result, counts)
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
