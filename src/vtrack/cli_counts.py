@@ -1,4 +1,5 @@
-"""``vtrack counts``: crossings per 15 min, hour or day from a count store, as a table, CSV or JSON.
+"""``vtrack counts``: crossings (or, with ``--zone``/``--zones``, zone figures) per 15 min, hour or day
+from a count store, as a table, CSV or JSON.
 
 Registered on the main app in :mod:`vtrack.cli`. Errors (bad URL, unreachable database, unknown
 zone, bad time) end as one line on stderr with exit code 2.
@@ -23,9 +24,12 @@ from vtrack.exporters.store.query import (
     BUCKETS,
     Bucket,
     CountsResult,
+    ZoneCountsResult,
     iter_csv_rows,
+    iter_zone_csv_rows,
     parse_time,
     query_counts,
+    query_zone_counts,
     zone,
 )
 
@@ -33,6 +37,9 @@ log = logging.getLogger(__name__)
 
 EXIT_USER_ERROR = 2
 CSV_HEADER = ("bucket_start", "stream", "line", "class", "direction", "count")
+ZONE_CSV_HEADER = (
+    "bucket_start", "stream", "zone", "class", "entries", "exits", "max_occupancy", "mean_dwell_seconds"
+)
 Format = Literal["table", "csv", "json"]
 FORMATS: tuple[str, ...] = ("table", "csv", "json")
 
@@ -52,6 +59,37 @@ def render_json(result: CountsResult) -> str:
     """JSON text: ``{"timezone", "by", "rows": [{bucket_start, stream, line, class, direction, count}]}``."""
     rows = [dict(zip(CSV_HEADER, r, strict=True)) for r in iter_csv_rows(result)]
     return json.dumps({"timezone": result.tz.key, "by": result.by, "rows": rows}, indent=2) + "\n"
+
+
+def render_zone_csv(result: ZoneCountsResult) -> str:
+    """CSV text: a header and one row per bucket × stream × zone × class (dwell empty without exits)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(ZONE_CSV_HEADER)
+    w.writerows(iter_zone_csv_rows(result))
+    return buf.getvalue()
+
+
+def render_zone_json(result: ZoneCountsResult) -> str:
+    """JSON text: ``{"timezone", "by", "rows": [{bucket_start, stream, zone, class, entries, exits,
+    max_occupancy, mean_dwell_seconds}]}`` (dwell ``null`` without exits)."""
+    rows = [
+        {"bucket_start": r.bucket.isoformat(), "stream": r.stream, "zone": r.zone, "class": r.class_name,
+         "entries": r.entries, "exits": r.exits, "max_occupancy": r.max_occupancy,
+         "mean_dwell_seconds": r.mean_dwell_seconds}
+        for r in result.rows
+    ]
+    return json.dumps({"timezone": result.tz.key, "by": result.by, "rows": rows}, indent=2) + "\n"
+
+
+def render_zone_table(result: ZoneCountsResult) -> Table:
+    """A rich table of zone figures per bucket × stream × zone × class."""
+    title = f"zone figures per {result.by} ({result.tz.key})"
+    cols = ("start", "stream", "zone", "class", "entries", "exits", "max occ.", "mean dwell s")
+    table = Table(*cols, title=title)
+    for row in iter_zone_csv_rows(result):
+        table.add_row(*(str(v) for v in row))
+    return table
 
 
 def render_table(result: CountsResult) -> Table:
@@ -76,6 +114,12 @@ def counts_command(
         str | None, typer.Option(help="Only this stream (a file's name without extension).")
     ] = None,
     line: Annotated[str | None, typer.Option(help="Only this counting line.")] = None,
+    zone_name: Annotated[
+        str | None, typer.Option("--zone", help="Zone figures of this zone instead of line crossings.")
+    ] = None,
+    all_zones: Annotated[
+        bool, typer.Option("--zones", help="Zone figures of every zone instead of line crossings.")
+    ] = False,
     class_name: Annotated[str | None, typer.Option("--class", help="Only this class, e.g. bicycle.")] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Only this run.")] = None,
     since: Annotated[
@@ -91,14 +135,24 @@ def counts_command(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
 ) -> None:
-    """Crossings per 15 min, hour or day from a count store, in a time zone (DST-aware)."""
+    """Crossings per 15 min, hour or day from a count store, in a time zone (DST-aware).
+
+    With --zone Z or --zones: entries, exits, max occupancy and mean dwell per zone instead (over
+    several hours: the max of the hourly maxima, the mean dwell weighted by exits).
+    """
+    zones = zone_name is not None or all_zones
+    zone_result: ZoneCountsResult | None = None
     try:
+        if zones and line is not None:
+            raise ConfigError("--line cannot be combined with --zone/--zones: query lines or zones")
+        if zone_name is not None and all_zones:
+            raise ConfigError("--zone and --zones are exclusive: one zone or every zone")
         if by not in BUCKETS:
             raise ConfigError(f"--by {by!r}: expected one of {', '.join(BUCKETS)}")
         if fmt not in FORMATS:
             raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
         bucket: Bucket = by  # type: ignore[assignment]
-        flt = CountFilter(stream=stream, line=line, class_name=class_name, run_id=run_id)
+        flt = CountFilter(stream=stream, line=line, class_name=class_name, run_id=run_id, zone=zone_name)
         st = open_store(store)
         try:
             zone_ = zone(tz) if tz is not None else None
@@ -107,16 +161,22 @@ def counts_command(
 
                 parse_zone = zone_ if zone_ is not None else zone(default_zone(st, flt))
                 flt = CountFilter(
-                    stream=stream, line=line, class_name=class_name, run_id=run_id,
+                    stream=stream, line=line, class_name=class_name, run_id=run_id, zone=zone_name,
                     since=parse_time(since, parse_zone) if since is not None else None,
                     until=parse_time(until, parse_zone) if until is not None else None,
                 )
-            result = query_counts(st, flt, bucket, zone_)
+            if zones:
+                zone_result = query_zone_counts(st, flt, bucket, zone_)
+            else:
+                result = query_counts(st, flt, bucket, zone_)
         finally:
             st.close()
     except VtrackError as e:
         print_error(e)
         raise typer.Exit(EXIT_USER_ERROR) from None
+    if zone_result is not None:
+        _print_zones(zone_result, fmt)
+        return
     if fmt == "csv":
         typer.echo(render_csv(result), nl=False)
     elif fmt == "json":
@@ -125,3 +185,14 @@ def counts_command(
         _out.print(render_table(result))
     else:
         _out.print("no crossings match", highlight=False)
+
+
+def _print_zones(result: ZoneCountsResult, fmt: str) -> None:
+    if fmt == "csv":
+        typer.echo(render_zone_csv(result), nl=False)
+    elif fmt == "json":
+        typer.echo(render_zone_json(result), nl=False)
+    elif result.rows:
+        _out.print(render_zone_table(result))
+    else:
+        _out.print("no zone figures match", highlight=False)

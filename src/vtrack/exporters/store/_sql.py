@@ -16,8 +16,10 @@ from vtrack.exporters.store.base import (
     RunInfo,
     RunRecord,
     StoredEvent,
+    StoredZoneEvent,
     StoreError,
     StoreURL,
+    ZoneHourlyFigure,
     utc,
     utc_hour,
 )
@@ -203,12 +205,15 @@ class SqlStore:
             raise self._wrap(f"finish run {run_id!r}", e) from e
 
     # -- reads ---------------------------------------------------------------------------------
-    def _where(self, flt: CountFilter, ts_col: str) -> tuple[str, list[Any]]:
-        """A WHERE clause of fixed column names with ``?`` for every value (no value is formatted in)."""
+    def _where(self, flt: CountFilter, ts_col: str, *, zones: bool = False) -> tuple[str, list[Any]]:
+        """A WHERE clause of fixed column names with ``?`` for every value (no value is formatted in).
+
+        ``zones``: filter the zone tables (``zone`` column from ``flt.zone``) instead of ``line``.
+        """
         conds: list[str] = []
         params: list[Any] = []
-        for col, val in (("stream", flt.stream), ("line", flt.line), ("class", flt.class_name),
-                         ("run_id", flt.run_id)):
+        name = ("zone", flt.zone) if zones else ("line", flt.line)
+        for col, val in (("stream", flt.stream), name, ("class", flt.class_name), ("run_id", flt.run_id)):
             if val is not None:
                 conds.append(f"{col} = ?")
                 params.append(val)
@@ -248,6 +253,41 @@ class SqlStore:
         except Exception as e:
             raise self._wrap("read hourly counts", e) from e
         return [HourlyCount(r[0], r[1], r[2], r[3], self._from_db(r[4]), int(r[5])) for r in rows]
+
+    def zone_events(self, flt: CountFilter) -> list[StoredZoneEvent]:
+        self._check_open()
+        where, params = self._where(flt, "ts", zones=True)
+        sql = (
+            "SELECT run_id, stream, zone, class, kind, track_id, frame, ts, dwell_seconds "  # noqa: S608
+            f"FROM vtrack_zone_events{where} ORDER BY ts, id"
+        )
+        try:
+            rows = self._rows(sql, params)
+        except Exception as e:
+            raise self._wrap("read zone events", e) from e
+        return [
+            StoredZoneEvent(r[0], r[1], r[2], r[3], r[4], int(r[5]), int(r[6]), self._from_db(r[7]),
+                            float(r[8]) if r[8] is not None else None)
+            for r in rows
+        ]
+
+    def zone_hourly(self, flt: CountFilter) -> list[ZoneHourlyFigure]:
+        self._check_open()
+        where, params = self._where(flt, "hour_utc", zones=True)
+        sql = (
+            "SELECT run_id, stream, zone, class, hour_utc, entries, exits, max_occupancy, "  # noqa: S608
+            f"mean_occupancy, mean_dwell_seconds FROM vtrack_zone_hourly{where} "
+            "ORDER BY hour_utc, stream, zone, class, run_id"
+        )
+        try:
+            rows = self._rows(sql, params)
+        except Exception as e:
+            raise self._wrap("read hourly zone figures", e) from e
+        return [
+            ZoneHourlyFigure(r[0], r[1], r[2], r[3], self._from_db(r[4]), int(r[5]), int(r[6]), int(r[7]),
+                             float(r[8]), float(r[9]) if r[9] is not None else None)
+            for r in rows
+        ]
 
     def runs(self, flt: CountFilter) -> list[RunRecord]:
         self._check_open()

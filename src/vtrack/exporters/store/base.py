@@ -127,6 +127,8 @@ class CountFilter:
     run_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    zone: str | None = None
+    """Zone name, for the zone reads (``zone_events``, ``zone_hourly``); line reads ignore it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,37 @@ class HourlyCount:
     direction: Direction
     hour: datetime
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredZoneEvent:
+    """One zone entry or exit as stored (``time`` in UTC; ``dwell_seconds`` only on exits)."""
+
+    run_id: str
+    stream: str
+    zone: str
+    class_name: str
+    kind: str
+    track_id: int
+    frame: int
+    time: datetime
+    dwell_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneHourlyFigure:
+    """One maintained zone aggregate row of one run: figures of the UTC hour starting at ``hour``."""
+
+    run_id: str
+    stream: str
+    zone: str
+    class_name: str
+    hour: datetime
+    entries: int
+    exits: int
+    max_occupancy: int
+    mean_occupancy: float
+    mean_dwell_seconds: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +251,14 @@ class CountStore(Protocol):
 
     def hourly(self, flt: CountFilter) -> list[HourlyCount]:
         """Aggregate rows matching ``flt`` summed over runs (``since``/``until`` on UTC hours)."""
+        ...
+
+    def zone_events(self, flt: CountFilter) -> list[StoredZoneEvent]:
+        """Stored zone entries and exits matching ``flt`` (``zone``, not ``line``), ordered by time."""
+        ...
+
+    def zone_hourly(self, flt: CountFilter) -> list[ZoneHourlyFigure]:
+        """Zone aggregate rows matching ``flt``, one per run (``since``/``until`` on UTC hours)."""
         ...
 
     def runs(self, flt: CountFilter) -> list[RunRecord]:
