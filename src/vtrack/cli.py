@@ -167,7 +167,7 @@ def run(
             "Writes occupancy, entries, exits and dwell times.",
         ),
     ] = None,
-    tracker: Annotated[str | None, typer.Option(help="bytetrack (default), botsort or ocsort.")] = None,
+    tracker: Annotated[str | None, typer.Option(help="bytetrack (default), botsort, ocsort or auto.")] = None,
     stride: Annotated[int | None, typer.Option(help="Process every k-th frame.")] = None,
     fps: Annotated[float | None, typer.Option(help="Frame rate of an image folder.")] = None,
     start_time: Annotated[

@@ -63,7 +63,12 @@ class ModelConfig(_Strict):
 class TrackerConfig(_Strict):
     """The multi-object tracker."""
 
-    type: Literal["bytetrack", "botsort", "ocsort"] = Field("bytetrack", description="Tracking algorithm.")
+    type: Literal["bytetrack", "botsort", "ocsort", "auto"] = Field(
+        "bytetrack",
+        description="Tracking algorithm. `auto` measures the global camera motion over the first frames "
+        "and uses BoT-SORT with camera-motion compensation when the camera moves, ByteTrack when it is "
+        "fixed (tracks get their first ID after those ~8 frames).",
+    )
     lost_track_seconds: float = Field(
         1.0,
         gt=0.0,

@@ -41,7 +41,7 @@ from vtrack.geometry import Line, Polygon
 from vtrack.stream.base import Source
 from vtrack.stream.runner import Pipeline, RunStats, plan_inference
 from vtrack.stream.sources import open_source, probe_start_time
-from vtrack.trackers import make_tracker
+from vtrack.trackers import AutoTracker, make_tracker
 from vtrack.types import FrameResult
 
 log = logging.getLogger(__name__)
@@ -256,6 +256,7 @@ def run_job(
     if stats.frames == 0 and not stats.interrupted:
         raise SourceError(f"no frame could be decoded from {cfg.source}")
     summary = make_summary(cfg, source, stats, start_time, start_source, counter)
+    summary["tracker"] = tracker_summary(cfg.tracker.type, tracker)
     if isinstance(counter, CounterSet) and counter.zones is not None:
         summary["zones"] = zone_summary(cfg, counter.zone_totals)
     if decode_errors:
@@ -304,6 +305,21 @@ def make_summary(
             "stage_ms_per_frame": stats.stages.per_frame_ms(stats.frames),
         },
     }
+
+
+def tracker_summary(requested: str, tracker: object) -> dict[str, Any]:
+    """The ``tracker`` record of ``summary.json``: what was asked for and what ran.
+
+    For ``auto`` this is the tracker it picked (``None`` if it never saw enough frames to decide) and
+    the camera motion it measured, in full-size pixels per tracker frame.
+    """
+    used: str | None = requested
+    motion: float | None = None
+    if isinstance(tracker, AutoTracker):
+        decision = tracker.decision
+        used = decision.used if decision else None
+        motion = decision.camera_motion_px_per_frame if decision else None
+    return {"requested": requested, "used": used, "camera_motion_px_per_frame": motion}
 
 
 def zone_counter_for(cfg: RunConfig, zones: list[Polygon], native_fps: float) -> ZoneCounter:

@@ -7,6 +7,7 @@ Every route with the token on, the same with it off, unknown ids (404), bad bodi
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
 import time
@@ -149,6 +150,7 @@ ROUTES = [
     ("GET", "/"),
     ("GET", "/static/app.js"),
     ("GET", "/docs"),
+    ("GET", "/docs-assets/swagger-ui.css"),
     ("GET", "/openapi.json"),
 ]
 
@@ -306,7 +308,22 @@ def test_counts(api: httpx.Client) -> None:
 
 
 def test_docs_page_and_static_files_only(api: httpx.Client) -> None:
-    assert api.get("/docs").status_code == 200
+    docs = api.get("/docs")
+    assert docs.status_code == 200
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*["']([^"']+)["']""", docs.text)
+    assert "/docs-assets/swagger-ui-bundle.js" in urls and "/docs-assets/swagger-ui.css" in urls
+    assert not [u for u in urls if not u.startswith("/")], urls  # no CDN: every asset is local
+    assert not re.search(r"(?:https?:)?//[\w.-]+", docs.text), "an external host in /docs"
+    for asset, media in [
+        ("swagger-ui-bundle.js", "application/javascript"),
+        ("swagger-ui.css", "text/css"),
+        ("favicon.png", "image/png"),
+    ]:
+        r = api.get(f"/docs-assets/{asset}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith(media), asset
+        assert len(r.content) > 1000
+    assert api.get("/docs-assets/index.html").status_code == 404
+    assert api.get("/redoc").status_code == 404  # ReDoc would need a CDN
     spec = api.get("/openapi.json").json()
     assert {"/api/streams", "/api/streams/{stream_id}", "/api/streams/{stream_id}/counts"} <= set(
         spec["paths"]

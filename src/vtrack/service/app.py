@@ -1,8 +1,9 @@
 """The HTTP API and web page of ``vtrack serve`` (FastAPI).
 
-Routes: ``/healthz``, ``/readyz``, ``/metrics``, ``/api/streams[/{id}[/counts]]``,
+Routes: ``/healthz``, ``/readyz``, ``/metrics``, ``/api/streams[/{id}[/counts|/zones/counts]]``,
 ``/streams/{id}/mjpeg``, ``/streams/{id}/snapshot.jpg``, the page at ``/`` (package data only) and
-OpenAPI docs at ``/docs``.
+OpenAPI docs at ``/docs`` (Swagger UI served from the ``fastapi-offline`` package's files at
+``/docs-assets/{name}``: no CDN, the machines have no internet).
 
 Security: with a token every route but ``/healthz`` (and ``/metrics`` when ``metrics_auth`` is off)
 needs ``Authorization: Bearer TOKEN``; a browser opens ``/?token=TOKEN`` once and gets a
@@ -26,6 +27,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
@@ -34,7 +36,7 @@ from vtrack import __version__
 from vtrack.config import DeploymentConfig, StreamConfig
 from vtrack.errors import VtrackError
 from vtrack.exporters.store import CountFilter, open_store, query_counts
-from vtrack.exporters.store.query import bucket_start, parse_time, zone
+from vtrack.exporters.store.query import bucket_start, parse_time, query_zone_counts, zone
 from vtrack.service.manager import StreamManager, StreamStatus, StreamWorker, scrub
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,13 @@ STATIC_FILES: dict[str, str] = {
     "style.css": "text/css; charset=utf-8",
 }
 """The only files served besides ``index.html`` (package data of ``vtrack.service.static``)."""
+DOCS_ASSETS: dict[str, str] = {
+    "swagger-ui-bundle.js": "application/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon.png": "image/png",
+}
+"""The Swagger UI files of ``/docs``, served from the ``fastapi-offline`` package (its ``static/``)."""
+DOCS_ASSETS_PACKAGE = "fastapi_offline"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -98,6 +107,26 @@ class CountsOut(BaseModel):
     until: datetime = Field(alias="to")
     source: Literal["store", "memory"]
     rows: list[CountRowOut]
+
+
+class ZoneCountRowOut(BaseModel):
+    start: datetime = Field(description="Start of the bucket, in the query's time zone.")
+    zone: str
+    class_name: str = Field(alias="class")
+    entries: int
+    exits: int
+    max_occupancy: int = Field(description="Most present at once (over several hours: max of the maxima).")
+    mean_dwell_seconds: float | None = Field(description="Mean dwell of the exits (weighted by exits).")
+
+
+class ZoneCountsOut(BaseModel):
+    stream: str
+    bucket: str
+    timezone: str
+    since: datetime = Field(alias="from")
+    until: datetime = Field(alias="to")
+    source: Literal["store"]
+    rows: list[ZoneCountRowOut]
 
 
 def _info(status: StreamStatus) -> StreamInfo:
@@ -202,6 +231,10 @@ def _static(name: str) -> bytes:
     return resources.files("vtrack.service").joinpath("static").joinpath(name).read_bytes()
 
 
+def _docs_asset(name: str) -> bytes:
+    return resources.files(DOCS_ASSETS_PACKAGE).joinpath("static").joinpath(name).read_bytes()
+
+
 def create_app(config: DeploymentConfig, manager: StreamManager | None = None) -> FastAPI:
     """The FastAPI app of a deployment.
 
@@ -231,6 +264,8 @@ def create_app(config: DeploymentConfig, manager: StreamManager | None = None) -
         version=__version__,
         description="Live detection, tracking and line counting: streams, counts, live view, metrics.",
         lifespan=lifespan,
+        docs_url=None,  # served below with local Swagger UI files instead of a CDN's
+        redoc_url=None,  # ReDoc would load from a CDN too
     )
     app.state.manager = mgr
     app.state.stopping = stopping
@@ -322,6 +357,46 @@ def create_app(config: DeploymentConfig, manager: StreamManager | None = None) -
         if not mgr.remove(stream_id):
             raise HTTPException(404, f"no stream {stream_id!r}")
         return Response(status_code=204)
+
+    @app.get("/api/streams/{stream_id}/zones/counts", tags=["streams"], response_model_by_alias=True)
+    def zone_counts(
+        stream_id: StreamId,
+        since: Annotated[
+            str | None, Query(alias="from", description="ISO 8601 start (default: 24 h before `to`).")
+        ] = None,
+        until: Annotated[str | None, Query(alias="to", description="ISO 8601 end (default: now).")] = None,
+        bucket: Annotated[Literal["15min", "hour", "day"], Query(description="Bucket size.")] = "hour",
+        tz: Annotated[str | None, Query(description="IANA zone of buckets (default: the config's).")] = None,
+        zone_name: Annotated[str | None, Query(alias="zone", description="Only this zone.")] = None,
+    ) -> ZoneCountsOut:
+        """Zone entries, exits, max occupancy and mean dwell per bucket × zone × class, from the
+        count store (422 without one)."""
+        if not mgr.has(stream_id):
+            raise HTTPException(404, f"no stream {stream_id!r}")
+        if not config.store:
+            raise HTTPException(422, "zone counts need a count store (set 'store:' in the config)")
+        zone_ = zone(tz or config.timezone)
+        end = parse_time(until, zone_) if until else datetime.now(timezone.utc)
+        start = parse_time(since, zone_) if since else end - timedelta(hours=COUNTS_DEFAULT_HOURS)
+        if start >= end:
+            raise HTTPException(422, "'from' must be before 'to'")
+        store = open_store(config.store)
+        try:
+            flt = CountFilter(stream=stream_id, zone=zone_name, since=start, until=end)
+            result = query_zone_counts(store, flt, bucket, zone_)
+        finally:
+            store.close()
+        rows = [
+            ZoneCountRowOut(
+                start=r.bucket, zone=r.zone, **{"class": r.class_name}, entries=r.entries, exits=r.exits,
+                max_occupancy=r.max_occupancy, mean_dwell_seconds=r.mean_dwell_seconds,
+            )
+            for r in result.rows
+        ]
+        return ZoneCountsOut(
+            stream=stream_id, bucket=bucket, timezone=zone_.key, source="store", rows=rows,
+            **{"from": start.astimezone(zone_), "to": end.astimezone(zone_)},
+        )
 
     @app.get("/api/streams/{stream_id}/counts", tags=["streams"], response_model_by_alias=True)
     def counts(
@@ -447,6 +522,25 @@ def create_app(config: DeploymentConfig, manager: StreamManager | None = None) -
             resp.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="strict")
             return resp
         return HTMLResponse(_static("index.html"), headers={"Cache-Control": "no-store"})
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        assert app.openapi_url is not None
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} - API docs",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from validator.swagger.io
+        )
+
+    @app.get("/docs-assets/{name}", include_in_schema=False)
+    def docs_asset(name: str) -> Response:
+        media = DOCS_ASSETS.get(name)
+        if media is None:
+            raise HTTPException(404, "not found")
+        return Response(_docs_asset(name), media_type=media, headers={"Cache-Control": "max-age=3600"})
 
     @app.get("/static/{name}", include_in_schema=False)
     def static(name: str) -> Response:
