@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -277,12 +277,16 @@ def format_validation_error(err: ValidationError, text: str | None = None, origi
     return out
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Load and validate a YAML config file.
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _load_yaml_model(model: type[_M], path: str | Path) -> _M:
+    """Read a YAML mapping from ``path`` and validate it as ``model``.
 
     Raises:
-        ConfigError: the file is missing or unreadable, not YAML, or invalid; the message lists every
-            error with its path (and YAML line where found).
+        ConfigError: the file is missing or unreadable, not YAML, not a mapping, or invalid; the message
+            lists every error with its path (and YAML line where found).
     """
     p = Path(path)
     try:
@@ -300,10 +304,20 @@ def load_config(path: str | Path) -> RunConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: expected a mapping of settings at the top level, got {type(raw).__name__}")
     try:
-        return RunConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as e:
         lines = format_validation_error(e, text, str(p))
         raise ConfigError(f"{len(lines)} error(s) in config:\n" + "\n".join(lines)) from e
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Load and validate a YAML config file.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, not YAML, or invalid; the message lists every
+            error with its path (and YAML line where found).
+    """
+    return _load_yaml_model(RunConfig, path)
 
 
 def lines_from_flags(specs: list[str]) -> list[LineConfig]:
@@ -454,26 +468,7 @@ def load_deployment_config(path: str | Path, *, environ: dict[str, str] | None =
     """
     import os
 
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise ConfigError(f"config file not found: {p}") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read config file {p}: {e}") from e
-    try:
-        raw: Any = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML: {e}".replace("\n", " ")) from e
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{p}: expected a mapping of settings at the top level, got {type(raw).__name__}")
-    try:
-        cfg = DeploymentConfig.model_validate(raw)
-    except ValidationError as e:
-        lines = format_validation_error(e, text, str(p))
-        raise ConfigError(f"{len(lines)} error(s) in config:\n" + "\n".join(lines)) from e
+    cfg = _load_yaml_model(DeploymentConfig, path)
     env = os.environ if environ is None else environ
     if cfg.server.token is None and env.get(TOKEN_ENV):
         try:
