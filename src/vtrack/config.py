@@ -21,6 +21,13 @@ from vtrack.geometry import Anchor, LineSpec, Polygon, parse_line_spec, parse_zo
 DEFAULT_MODEL = "yolov8n.onnx"
 
 
+def _require_unique(names: list[str], what: str) -> None:
+    """Raise ``ValueError("<what> must be unique, repeated: a, b")`` when a name occurs twice."""
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"{what} must be unique, repeated: {', '.join(dupes)}")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -145,14 +152,8 @@ class CountingConfig(_Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> CountingConfig:
-        names = [ln.name for ln in self.lines]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"line names must be unique, repeated: {', '.join(dupes)}")
-        zones = [z.name for z in self.zones]
-        dupes = sorted({n for n in zones if zones.count(n) > 1})
-        if dupes:
-            raise ValueError(f"zone names must be unique, repeated: {', '.join(dupes)}")
+        _require_unique([ln.name for ln in self.lines], "line names")
+        _require_unique([z.name for z in self.zones], "zone names")
         return self
 
 
@@ -418,10 +419,7 @@ class StreamConfig(_Strict):
 
     @model_validator(mode="after")
     def _unique_lines(self) -> StreamConfig:
-        names = [ln.name for ln in self.lines]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"line names must be unique, repeated: {', '.join(dupes)}")
+        _require_unique([ln.name for ln in self.lines], "line names")
         return self
 
 
@@ -448,10 +446,7 @@ class DeploymentConfig(_Strict):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> DeploymentConfig:
-        ids = [s.id for s in self.streams]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"stream ids must be unique, repeated: {', '.join(dupes)}")
+        _require_unique([s.id for s in self.streams], "stream ids")
         return self
 
 
