@@ -117,7 +117,49 @@ class EventsJsonlExporter:
         self._out.close()
 
 
-class CountsCsvExporter:
+class _CheckpointedCsv:
+    """A CSV rewritten atomically at ``close()`` and every ``checkpoint_interval_s`` of wall time.
+
+    Subclasses provide ``render()`` (the whole file's text) and call :meth:`_check_open` and
+    :meth:`_maybe_checkpoint` from ``write``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], what: str, checkpoint_interval_s: float | None) -> None:
+        self.path = prepare_path(path)
+        self.what = what
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self._last_checkpoint = time.monotonic()
+        self._closed = False
+
+    def render(self) -> str:
+        raise NotImplementedError
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ExportError(f"{self.what} exporter for {self.path} is closed; cannot write more")
+
+    def _maybe_checkpoint(self) -> None:
+        interval = self.checkpoint_interval_s
+        if interval is not None and time.monotonic() - self._last_checkpoint >= interval:
+            self._write_file()
+
+    def _write_file(self) -> None:
+        atomic_write_text(self.path, self.render())
+        self._last_checkpoint = time.monotonic()
+
+    def _log_suffix(self) -> str:
+        return ""
+
+    def close(self) -> None:
+        """Write the final CSV atomically (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._write_file()
+        logger.info("wrote %s%s", self.path, self._log_suffix())
+
+
+class CountsCsvExporter(_CheckpointedCsv):
     """Writes hourly counts as CSV: ``hour_start,line,class,direction,count``.
 
     One row per non-zero (hour × line × class × direction) of :class:`HourlyCounts`, sorted;
@@ -142,12 +184,9 @@ class CountsCsvExporter:
         feed: bool = True,
         checkpoint_interval_s: float | None = DEFAULT_CSV_CHECKPOINT_S,
     ) -> None:
-        self.path = prepare_path(path)
+        super().__init__(path, "counts CSV", checkpoint_interval_s)
         self.counts = counts if counts is not None else HourlyCounts()
         self.feed = feed
-        self.checkpoint_interval_s = checkpoint_interval_s
-        self._last_checkpoint = time.monotonic()
-        self._closed = False
 
     def write(self, result: FrameResult) -> None:
         """Count the events of one frame.
@@ -155,14 +194,11 @@ class CountsCsvExporter:
         Raises:
             ExportError: if the exporter is closed or a checkpoint cannot be written.
         """
-        if self._closed:
-            raise ExportError(f"counts CSV exporter for {self.path} is closed; cannot write more")
+        self._check_open()
         if self.feed:
             for event in result.events:
                 self.counts.add(event)
-        interval = self.checkpoint_interval_s
-        if interval is not None and time.monotonic() - self._last_checkpoint >= interval:
-            self._write_file()
+        self._maybe_checkpoint()
 
     def render(self) -> str:
         """The CSV text for the current counts (header + one row per ``HourlyCounts.rows()``)."""
@@ -173,17 +209,8 @@ class CountsCsvExporter:
             w.writerow((hour.isoformat(), line, cls, direction, n))
         return buf.getvalue()
 
-    def _write_file(self) -> None:
-        atomic_write_text(self.path, self.render())
-        self._last_checkpoint = time.monotonic()
-
-    def close(self) -> None:
-        """Write the final CSV atomically (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        self._write_file()
-        logger.info("wrote %s (%d rows)", self.path, len(self.counts.rows()))
+    def _log_suffix(self) -> str:
+        return f" ({len(self.counts.rows())} rows)"
 
 
 class MotTracksExporter:
@@ -336,7 +363,7 @@ class ZoneEventsJsonlExporter:
         self._out.close()
 
 
-class ZonesCsvExporter:
+class ZonesCsvExporter(_CheckpointedCsv):
     """Writes hourly zone figures as CSV (:data:`ZONES_CSV_HEADER`), one row per ``ZoneHourly.rows()``.
 
     ``mean_occupancy`` has 3 decimals, ``mean_dwell_seconds`` 2 (empty without exits). Rewritten
@@ -357,11 +384,8 @@ class ZonesCsvExporter:
         *,
         checkpoint_interval_s: float | None = DEFAULT_CSV_CHECKPOINT_S,
     ) -> None:
-        self.path = prepare_path(path)
+        super().__init__(path, "zones CSV", checkpoint_interval_s)
         self.hourly_provider = hourly_provider
-        self.checkpoint_interval_s = checkpoint_interval_s
-        self._last_checkpoint = time.monotonic()
-        self._closed = False
 
     def write(self, result: FrameResult) -> None:
         """Checkpoint the CSV when the interval has passed.
@@ -369,11 +393,8 @@ class ZonesCsvExporter:
         Raises:
             ExportError: if the exporter is closed or a checkpoint cannot be written.
         """
-        if self._closed:
-            raise ExportError(f"zones CSV exporter for {self.path} is closed; cannot write more")
-        interval = self.checkpoint_interval_s
-        if interval is not None and time.monotonic() - self._last_checkpoint >= interval:
-            self._write_file()
+        self._check_open()
+        self._maybe_checkpoint()
 
     def render(self) -> str:
         """The CSV text for the current aggregates."""
@@ -388,15 +409,3 @@ class ZonesCsvExporter:
                  f"{r.mean_occupancy:.3f}", dwell)
             )
         return buf.getvalue()
-
-    def _write_file(self) -> None:
-        atomic_write_text(self.path, self.render())
-        self._last_checkpoint = time.monotonic()
-
-    def close(self) -> None:
-        """Write the final CSV atomically (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        self._write_file()
-        logger.info("wrote %s", self.path)
