@@ -26,10 +26,15 @@ Backends (the opener, injectable as ``LiveSource._opener`` for tests):
 * URLs and files: PyAV (FFmpeg). ``av.open(..., timeout=(open_s, read_s))`` installs FFmpeg's
   interrupt callback, so a dead server or a silent stream makes the blocking call return after
   ``stall_timeout`` whatever the protocol; RTSP also gets ``rtsp_transport=tcp`` (no UDP loss, goes
-  through NAT) and the socket ``timeout`` option (microseconds, FFmpeg >= 5). ``cv2.VideoCapture``
+  through NAT). Every URL gets the socket ``timeout`` option (microseconds, FFmpeg >= 5), except
+  RTMP, where FFmpeg's ``timeout`` means "listen as a server": it gets ``rw_timeout``. Live URLs
+  other than HTTP(S) get ``fflags=nobuffer`` (the packets read while probing are dropped, not
+  replayed); an HTTP URL may be a whole file, whose first seconds that would cut. ``cv2.VideoCapture``
   offers ``CAP_PROP_OPEN/READ_TIMEOUT_MSEC`` too, but reports a refused connection only as
   ``isOpened() == False`` with no reason, and prints FFmpeg messages (with the URL) to stderr.
-* Camera indices and ``/dev/video*`` paths: ``cv2.VideoCapture`` (V4L2 on Linux).
+* Camera indices and ``/dev/video*`` paths: ``cv2.VideoCapture`` (V4L2 on Linux). A device node
+  that does not exist (``/dev/videoN`` for index N) is reported as such without asking OpenCV, and
+  retried like any camera error: a USB camera may be plugged in later.
 
 Credentials: ``safe_url``, ``last_error`` and every log line use :func:`redact_url`, and error
 texts from the backends (FFmpeg puts the URL in them) are scrubbed of the URL and its password.
@@ -40,6 +45,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import sys
 import threading
 import time
 from collections import deque
@@ -78,10 +84,16 @@ instead of replaying the backlog as fast as possible."""
 MAX_ERROR_CHARS: Final = 300
 """``last_error`` is cut to this many characters."""
 
+LIVE_ANALYZE_S: Final = 1.0
+"""Live URLs: at most this much of the stream (seconds, and at most half of ``stall_timeout``) is
+analysed when opening. FFmpeg's default, 5 s, is 5 s of waiting on every (re)connect to a
+real-time stream whose container announces no streams up front (FLV over RTMP, MPEG-TS); and an
+open longer than ``stall_timeout`` is interrupted, mid-packet for RTMP, so it never succeeded."""
+
 DECODE_ERRORS_BEFORE_RECONNECT: Final = 50
 """Consecutive undecodable packets after which a connection is treated as broken."""
 
-_CAMERA_PATH: Final = re.compile(r"^/dev/video\d+$")
+_CAMERA_PATH: Final = re.compile(r"^/dev/video[0-9]+$")
 _USERINFO_IN_TEXT: Final = re.compile(
     r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:\s'\"]*):[^/@\s'\"]*@"
 )
@@ -178,15 +190,20 @@ def is_live_spec(spec: str) -> bool:
         ``True`` for a live source, ``False`` for anything else (taken as a file path).
     """
     text = str(spec).strip()
-    if text.isdigit() or _CAMERA_PATH.match(text):
+    if _is_index(text) or _CAMERA_PATH.match(text):
         return True
     scheme, sep, _ = text.partition("://")
     return bool(sep) and scheme.lower() in LIVE_SCHEMES
 
 
+def _is_index(text: str) -> bool:
+    """ASCII digits only (``"²".isdigit()`` is true but ``int("²")`` fails)."""
+    return text.isascii() and text.isdigit()
+
+
 def _is_camera(spec: str) -> bool:
     text = spec.strip()
-    return text.isdigit() or bool(_CAMERA_PATH.match(text))
+    return _is_index(text) or bool(_CAMERA_PATH.match(text))
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float, u: float = 0.5) -> float:
@@ -242,21 +259,35 @@ class _PyAVCapture:
         import av.error
 
         self._av_error = av.error.FFmpegError
+        self._av_exit = av.error.ExitError  # FFmpeg's interrupt callback fired: the timeout
+        self._timeout = timeout
         options: dict[str, str] = {}
         live = is_live_spec(spec)
         scheme = spec.partition("://")[0].lower()
         if scheme in {"rtsp", "rtsps"}:
             options["rtsp_transport"] = "tcp"
         if live:
-            options["timeout"] = str(int(timeout * 1_000_000))  # socket I/O timeout, microseconds
-            options["fflags"] = "nobuffer"
+            # socket I/O timeout, microseconds. FFmpeg's RTMP protocol reads its own ``timeout``
+            # option as "listen for an incoming publisher for N seconds" (it would bind the
+            # camera's address and fail), so RTMP gets the generic ``rw_timeout`` instead.
+            key = "rw_timeout" if scheme.startswith("rtmp") else "timeout"
+            options[key] = str(int(timeout * 1_000_000))
+            if scheme not in {"http", "https"}:
+                # drop what stream analysis read instead of replaying it. Not over HTTP: there it
+                # may be a whole file (progressive MP4), and the first seconds would be lost
+                options["fflags"] = "nobuffer"
             options["flags"] = "low_delay"
+            analyze_s = min(LIVE_ANALYZE_S, timeout / 2)
+            options["analyzeduration"] = str(int(analyze_s * 1_000_000))  # microseconds
         if not live:
             path = Path(spec).expanduser()
             if not path.is_file():
                 what = "not found" if not path.exists() else "not a regular file"
                 raise SourceError(f"video file {what}: {path}")
-        self._container = av.open(spec, mode="r", options=options, timeout=(timeout, timeout))
+        try:
+            self._container = av.open(spec, mode="r", options=options, timeout=(timeout, timeout))
+        except av.error.ExitError as e:  # "Immediate exit requested" says nothing to a user
+            raise TimeoutError(f"no answer within {timeout:g} s (timed out)") from e
         try:
             if not self._container.streams.video:
                 raise SourceError(f"no video stream in {redact_url(spec)}")
@@ -277,7 +308,13 @@ class _PyAVCapture:
                 packet = next(self._packets)
             except StopIteration:
                 raise EOFError("end of stream") from None
-            if packet.size == 0:  # flush packet at the end of a file
+            except self._av_exit as e:
+                raise TimeoutError(f"no data for {self._timeout:g} s (timed out)") from e
+            if packet.size == 0:  # the flush packet at the end: take the frames the decoder holds
+                try:
+                    self._pending.extend(packet.decode())
+                except self._av_error as e:  # nothing more to take; the text may name the URL
+                    logger.debug("decoder flush at the end of the stream failed (%s)", type(e).__name__)
                 continue
             try:
                 self._pending.extend(packet.decode())
@@ -304,7 +341,11 @@ class _Cv2CameraCapture:
         import cv2
 
         text = spec.strip()
-        target: int | str = int(text) if text.isdigit() else text
+        device = f"/dev/video{int(text)}" if _is_index(text) else text
+        if sys.platform.startswith("linux") and not Path(device).exists():
+            # say why, and spare the log OpenCV's two stderr warnings on every retry
+            raise ConnectionError(f"cannot open camera {text}: {device} does not exist")
+        target: int | str = int(text) if _is_index(text) else text
         self._cap = cv2.VideoCapture(target, cv2.CAP_V4L2)
         if not self._cap.isOpened():
             self._cap.release()

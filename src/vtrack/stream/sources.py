@@ -119,7 +119,11 @@ def open_source(
     if not text.strip():
         raise SourceError("no source given (empty path)")
     if _looks_like_url(text):
-        raise SourceError(f"stream URLs are not read by open_source: {text} (give a file, folder or pattern)")
+        from vtrack.stream.live import redact_url  # live imports this module's helpers
+
+        raise SourceError(
+            f"stream URLs are not read by open_source: {redact_url(text)} (give a file, folder or pattern)"
+        )
     path = Path(text).expanduser()
     if path.is_dir():
         return ImageFolderSource(path, fps=fps, stride=stride)

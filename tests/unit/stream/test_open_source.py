@@ -166,3 +166,10 @@ def test_start_time_of_folder_glob_and_missing(tmp_path: Path) -> None:
     assert probe_start_time(str(tmp_path / "seq" / "*.png")) == (MTIME, "file_mtime")
     with pytest.raises(SourceError, match="not found"):
         probe_start_time(tmp_path / "gone.mp4")
+
+
+def test_a_stream_url_is_refused_without_its_password() -> None:
+    with pytest.raises(SourceError, match="not read by open_source") as info:
+        open_source("rtsp://admin:Sekr1t@127.0.0.1:8554/cam")
+    assert "Sekr1t" not in str(info.value)
+    assert "127.0.0.1:8554/cam" in str(info.value)
