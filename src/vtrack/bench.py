@@ -42,6 +42,7 @@ import numpy as np
 from vtrack.config import RunConfig, lines_from_flags
 from vtrack.detectors.onnx_yolo import YoloOnnxDetector, select_providers
 from vtrack.job import run_job
+from vtrack.runtime import DEFAULT_MMAP_THRESHOLD, DEFAULT_TRIM_THRESHOLD, tune_malloc
 from vtrack.stream.runner import plan_inference
 from vtrack.stream.sources import open_source
 
@@ -269,6 +270,9 @@ def ultralytics_track(cfg: BenchConfig, class_ids: list[int] | None) -> Result |
         log.warning("(d) skipped: ultralytics does not import in %s", python)
         return None
     env = dict(os.environ, YOLO_OFFLINE="1")
+    if tune_malloc():  # the same allocator settings as our variants get, so (b)/(d) compares pipelines
+        env.setdefault("MALLOC_MMAP_THRESHOLD_", str(DEFAULT_MMAP_THRESHOLD))
+        env.setdefault("MALLOC_TRIM_THRESHOLD_", str(DEFAULT_TRIM_THRESHOLD))
     args = [python, "-c", _ULTRALYTICS_SCRIPT, cfg.source, cfg.model, json.dumps(class_ids)]
     proc = subprocess.run(
         [*args, str(cfg.max_frames or 0)], capture_output=True, text=True, check=False, env=env
@@ -396,6 +400,7 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] | None = None
         ``results`` holds FPS, frames, seconds, per-stage ms per frame and peak RSS (MB) per variant.
     """
     cores = cfg.cores or available_cores()
+    tune_malloc()  # as the CLI does for every command: all variants run under the same allocator settings
     say = progress or (lambda msg: log.info("%s", msg))
     results: dict[str, Result] = {}
     class_ids = None
@@ -462,6 +467,7 @@ def make_report(
             "max_frames": cfg.max_frames,
             "repeat": cfg.repeat,
             "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
+            "malloc_tuned": tune_malloc(),
         },
         "results": out,
         "targets": targets,

@@ -27,6 +27,7 @@ from vtrack import __version__, cli_output
 from vtrack.cli_output import print_error
 from vtrack.config import RunConfig, format_validation_error, lines_from_flags, load_config, zones_from_flags
 from vtrack.errors import ConfigError, VtrackError
+from vtrack.runtime import tune_malloc
 
 log = logging.getLogger("vtrack")
 
@@ -150,7 +151,7 @@ def run(
     classes: Annotated[
         str | None, typer.Option(help="Comma-separated class names to keep, e.g. bicycle,person.")
     ] = None,
-    conf: Annotated[float | None, typer.Option(help="Minimum confidence [default: 0.25].")] = None,
+    conf: Annotated[float | None, typer.Option(help="Minimum confidence (default: 0.25).")] = None,
     line: Annotated[
         list[str] | None,
         typer.Option(
@@ -172,10 +173,10 @@ def run(
     fps: Annotated[float | None, typer.Option(help="Frame rate of an image folder.")] = None,
     start_time: Annotated[
         str | None,
-        typer.Option(help="ISO 8601 time of the first frame (UTC if no offset) [default: from the file]."),
+        typer.Option(help="ISO 8601 time of the first frame (UTC if no offset) (default: from the file)."),
     ] = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output folder [default: runs/<name>].")
+        Path | None, typer.Option("--out", "-o", help="Output folder (default: runs/<name>).")
     ] = None,
     no_video: Annotated[bool, typer.Option("--no-video", help="Do not write annotated.mp4.")] = False,
     blur: Annotated[
@@ -191,10 +192,10 @@ def run(
     run_id: Annotated[
         str | None,
         typer.Option("--run-id", help="Run identity in the store; the same id again replaces its counts "
-                     "[default: source name + hash of its path and start time]."),
+                     "(default: source name + hash of its path and start time)."),
     ] = None,
     tz: Annotated[
-        str | None, typer.Option("--tz", help="IANA time zone of this stream's buckets [default: UTC].")
+        str | None, typer.Option("--tz", help="IANA time zone of this stream's buckets (default: UTC).")
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, errors only.")] = False,
@@ -371,6 +372,7 @@ app.command("docs-config")(docs_config_command)
 
 def main() -> None:
     """Console-script entry point."""
+    tune_malloc()
     try:
         app()
     except KeyboardInterrupt:

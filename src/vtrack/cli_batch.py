@@ -1,14 +1,16 @@
 """``vtrack batch``: many videos and photo folders, in parallel worker processes, resumable.
 
-Registered on the ``vtrack`` app in :mod:`vtrack.cli`. Exit codes: 0 every input done (now or in an
-earlier run), 3 partial (at least one input failed; the rest were processed), 2 bad usage (no input
-found, bad flag, config, model or class), 130 interrupted (finished inputs are kept; rerun to resume),
-1 internal error.
+Registered on the ``vtrack`` app in :mod:`vtrack.cli`. With ``--store`` every video's crossings and zone
+figures also go to a count store, as with ``vtrack run --store`` (see docs/batch.md). Exit codes: 0 every
+input done (now or in an earlier run), 3 partial (at least one input failed; the rest were processed), 2
+bad usage (no input found, bad flag, config, model or class), 130 interrupted (finished inputs are kept;
+rerun to resume), 1 internal error.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -100,6 +102,33 @@ def batch(
             "GPUs and the model may use CUDA, else 0).",
         ),
     ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Also commit every video's crossings (and zone figures) to a count store: "
+            "sqlite:///path.db or postgresql://user@host/db; stream name = the video's output folder name.",
+        ),
+    ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id",
+            help="Run identity in the store for every video of the batch; the same id again replaces their "
+            "counts (default: per video, its name + a hash of its path and start time).",
+        ),
+    ] = None,
+    start_time: Annotated[
+        str | None,
+        typer.Option(
+            "--start-time",
+            help="Wall-clock time of every video's first frame, ISO 8601 (default: each video's "
+            "container creation time, else its file modification time).",
+        ),
+    ] = None,
+    tz: Annotated[
+        str | None, typer.Option("--tz", help="IANA time zone of the videos' buckets (default: UTC).")
+    ] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, errors only.")] = False,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
@@ -112,6 +141,12 @@ def batch(
     from vtrack.config import lines_from_flags
 
     try:
+        start = None
+        if start_time is not None:
+            try:
+                start = datetime.fromisoformat(start_time)
+            except ValueError as e:
+                raise ConfigError(f"--start-time {start_time!r} is not an ISO 8601 time: {e}") from e
         overrides: dict[str, Any] = {
             "model.path": model,
             "model.imgsz": imgsz,
@@ -122,6 +157,10 @@ def batch(
             "stride": stride,
             "output.video": False if no_video else None,
             "privacy.blur": _split_classes(blur, "--blur"),
+            "store": store,
+            "run_id": run_id,
+            "start_time": start,
+            "timezone": tz,
         }
         cfg = build_run_config(config, overrides)
         items = expand_inputs(inputs)
@@ -154,6 +193,10 @@ def _print_report(report: Any) -> None:
         f"with {report.workers} worker(s) × {report.threads} thread(s) → {report.out_dir}",
         highlight=False,
     )
+    store = report.summary.get("store")
+    if store:
+        run_id = store.get("run_id") or "one per video"
+        _out.print(f"counts also in {store['url']} (run id: {run_id})", highlight=False)
     failed = [o for o in report.outcomes if o.status == "failed"]
     if failed:
         table = Table("input", "error", title="failed")

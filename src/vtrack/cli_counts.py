@@ -1,5 +1,5 @@
 """``vtrack counts``: crossings (or, with ``--zone``/``--zones``, zone figures) per 15 min, hour or day
-from a count store, as a table, CSV or JSON.
+from a count store, as a table, CSV or JSON; with ``--runs``, the store's runs and their status.
 
 Registered on the main app in :mod:`vtrack.cli`. Errors (bad URL, unreachable database, unknown
 zone, bad time) end as one line on stderr with exit code 2.
@@ -19,7 +19,7 @@ from rich.table import Table
 from vtrack import cli_output
 from vtrack.cli_output import print_error
 from vtrack.errors import ConfigError, VtrackError
-from vtrack.exporters.store.base import CountFilter, open_store
+from vtrack.exporters.store.base import CountFilter, RunRecord, open_store
 from vtrack.exporters.store.query import (
     BUCKETS,
     Bucket,
@@ -38,7 +38,11 @@ log = logging.getLogger(__name__)
 EXIT_USER_ERROR = 2
 CSV_HEADER = ("bucket_start", "stream", "line", "class", "direction", "count")
 ZONE_CSV_HEADER = (
-    "bucket_start", "stream", "zone", "class", "entries", "exits", "max_occupancy", "mean_dwell_seconds"
+    "bucket_start", "stream", "zone", "class", "entries", "exits", "max_occupancy", "mean_occupancy",
+    "mean_dwell_seconds"
+)
+RUNS_HEADER = (
+    "run_id", "stream", "status", "events", "start_time", "start_time_source", "timezone", "source"
 )
 Format = Literal["table", "csv", "json"]
 FORMATS: tuple[str, ...] = ("table", "csv", "json")
@@ -62,7 +66,7 @@ def render_json(result: CountsResult) -> str:
 
 
 def render_zone_csv(result: ZoneCountsResult) -> str:
-    """CSV text: a header and one row per bucket × stream × zone × class (dwell empty without exits)."""
+    """CSV text: a header and one row per bucket × stream × zone × class (a mean empty when unknown)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(ZONE_CSV_HEADER)
@@ -72,11 +76,12 @@ def render_zone_csv(result: ZoneCountsResult) -> str:
 
 def render_zone_json(result: ZoneCountsResult) -> str:
     """JSON text: ``{"timezone", "by", "rows": [{bucket_start, stream, zone, class, entries, exits,
-    max_occupancy, mean_dwell_seconds}]}`` (dwell ``null`` without exits)."""
+    max_occupancy, mean_occupancy, mean_dwell_seconds}]}`` (``null`` when unknown: dwell without
+    exits, mean occupancy outside hour buckets)."""
     rows = [
         {"bucket_start": r.bucket.isoformat(), "stream": r.stream, "zone": r.zone, "class": r.class_name,
          "entries": r.entries, "exits": r.exits, "max_occupancy": r.max_occupancy,
-         "mean_dwell_seconds": r.mean_dwell_seconds}
+         "mean_occupancy": r.mean_occupancy, "mean_dwell_seconds": r.mean_dwell_seconds}
         for r in result.rows
     ]
     return json.dumps({"timezone": result.tz.key, "by": result.by, "rows": rows}, indent=2) + "\n"
@@ -85,10 +90,40 @@ def render_zone_json(result: ZoneCountsResult) -> str:
 def render_zone_table(result: ZoneCountsResult) -> Table:
     """A rich table of zone figures per bucket × stream × zone × class."""
     title = f"zone figures per {result.by} ({result.tz.key})"
-    cols = ("start", "stream", "zone", "class", "entries", "exits", "max occ.", "mean dwell s")
+    cols = ("start", "stream", "zone", "class", "entries", "exits", "max occ.", "mean occ.", "mean dwell s")
     table = Table(*cols, title=title)
     for row in iter_zone_csv_rows(result):
         table.add_row(*(str(v) for v in row))
+    return table
+
+
+def run_rows(runs: list[RunRecord]) -> list[tuple[str, str, str, int, str, str, str, str]]:
+    """One row per run in :data:`RUNS_HEADER` order (start time ISO 8601 UTC, empty when unknown)."""
+    return [
+        (r.run_id, r.stream, r.status, r.events, r.start_time.isoformat() if r.start_time else "",
+         r.start_time_source, r.timezone, r.source)
+        for r in runs
+    ]
+
+
+def render_runs(runs: list[RunRecord], fmt: str) -> str | Table:
+    """The runs as CSV text, JSON text (``{"runs": [...]}``) or a rich table.
+
+    ``status``: ``running`` (being written, or its process was killed), ``finished``, ``interrupted``
+    (stopped early by Ctrl-C/SIGTERM; its counts so far are kept) or ``failed``.
+    """
+    rows = run_rows(runs)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(RUNS_HEADER)
+        w.writerows(rows)
+        return buf.getvalue()
+    if fmt == "json":
+        return json.dumps({"runs": [dict(zip(RUNS_HEADER, r, strict=True)) for r in rows]}, indent=2) + "\n"
+    table = Table("run id", "stream", "status", "events", "start time", "time zone", title="runs")
+    for r in rows:
+        table.add_row(r[0], r[1], r[2], str(r[3]), r[4], r[6])
     return table
 
 
@@ -131,18 +166,32 @@ def counts_command(
     by: Annotated[str, typer.Option("--by", help="Bucket: 15min, hour or day (clock in --tz).")] = "hour",
     tz: Annotated[
         str | None,
-        typer.Option("--tz", help="IANA zone of the buckets [default: the runs' recorded zone, else UTC]."),
+        typer.Option("--tz", help="IANA zone of the buckets (default: the runs' recorded zone, else UTC)."),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    list_runs: Annotated[
+        bool,
+        typer.Option(
+            "--runs",
+            help="List the runs (run id, stream, status: running/finished/interrupted/failed, events) "
+            "instead of counts; filters: --stream, --run-id.",
+        ),
+    ] = False,
 ) -> None:
     """Crossings per 15 min, hour or day from a count store, in a time zone (DST-aware).
 
-    With --zone Z or --zones: entries, exits, max occupancy and mean dwell per zone instead (over
-    several hours: the max of the hourly maxima, the mean dwell weighted by exits).
+    With --zone Z or --zones: entries, exits, max and mean occupancy and mean dwell per zone instead
+    (over several hours: the max of the hourly maxima, the mean dwell weighted by exits; mean occupancy
+    for hour buckets only). With --runs: the
+    store's runs and their status.
     """
     zones = zone_name is not None or all_zones
     zone_result: ZoneCountsResult | None = None
     try:
+        if list_runs:
+            others = zones or any(v is not None for v in (line, class_name, since, until, tz))
+            _print_runs(store, stream, run_id, fmt, others)
+            return
         if zones and line is not None:
             raise ConfigError("--line cannot be combined with --zone/--zones: query lines or zones")
         if zone_name is not None and all_zones:
@@ -185,6 +234,25 @@ def counts_command(
         _out.print(render_table(result))
     else:
         _out.print("no crossings match", highlight=False)
+
+
+def _print_runs(store: str, stream: str | None, run_id: str | None, fmt: str, other_filters: bool) -> None:
+    if other_filters:
+        raise ConfigError("--runs lists runs: it takes only --stream, --run-id and --format")
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    st = open_store(store)
+    try:
+        runs = st.runs(CountFilter(stream=stream, run_id=run_id))
+    finally:
+        st.close()
+    shown = render_runs(runs, fmt)
+    if isinstance(shown, str):
+        typer.echo(shown, nl=False)
+    elif runs:
+        _out.print(shown)
+    else:
+        _out.print("no runs match", highlight=False)
 
 
 def _print_zones(result: ZoneCountsResult, fmt: str) -> None:

@@ -71,9 +71,9 @@ def build_deployment(
 def serve_command(
     config: Annotated[Path, typer.Option("--config", "-c", help="Deployment YAML (server, model, streams).")],
     host: Annotated[
-        str | None, typer.Option(help="Address to bind [default: the config's, else 127.0.0.1].")
+        str | None, typer.Option(help="Address to bind (default: the config's, else 127.0.0.1).")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port [default: the config's, else 8080].")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default: the config's, else 8080).")] = None,
     token: Annotated[
         str | None,
         typer.Option(help="API token (every route but /healthz needs 'Authorization: Bearer …'); "

@@ -149,6 +149,11 @@ class CountingConfig(_Strict):
         description="Frames the anchor must stay on the new side before a crossing counts (and "
         "inside/outside a zone before it enters/exits).",
     )
+    once_per_direction: bool = Field(
+        False,
+        description="Count at most one 'in' and one 'out' per track and line. By default every settled "
+        "crossing counts, so a track that goes in, out and in again counts in 2, out 1.",
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> CountingConfig:
@@ -406,7 +411,26 @@ class StreamConfig(_Strict):
         None, description="Class names to detect, track and count (e.g. [car, bicycle]); default: all."
     )
     lines: list[LineConfig] = Field(default_factory=list, description="Counting lines.")
-    anchor: Anchor = Field(Anchor.BOTTOM_CENTER, description="Point of the box tested against lines.")
+    zones: list[ZoneConfig] = Field(
+        default_factory=list,
+        description="Polygon zones: occupancy, entries, exits and dwell time; a track must be inside "
+        "(outside) for min_frames observations before it enters (exits).",
+    )
+    anchor: Anchor = Field(
+        Anchor.BOTTOM_CENTER, description="Point of the box tested against lines and zones."
+    )
+    min_frames: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="Processed frames the anchor must stay on the new side before a crossing counts (and "
+        "inside/outside a zone before it enters/exits).",
+    )
+    once_per_direction: bool = Field(
+        False,
+        description="Count at most one 'in' and one 'out' per track and line (default: every settled "
+        "crossing counts).",
+    )
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     max_fps: float | None = Field(
         None, gt=0, le=240, description="Most frames per second processed; newer frames replace older ones."
@@ -416,10 +440,17 @@ class StreamConfig(_Strict):
         default_factory=PrivacyConfig,
         description="Classes pixelated in the live view (MJPEG, snapshot) of this stream.",
     )
+    outputs: bool = Field(
+        False,
+        description="Write this stream's events.jsonl and hourly counts.csv (with zones also "
+        "zone_events.jsonl and zones.csv) under <output_dir>/<id>/, one folder per period of counting "
+        "(needs the deployment's output_dir).",
+    )
 
     @model_validator(mode="after")
-    def _unique_lines(self) -> StreamConfig:
+    def _unique_names(self) -> StreamConfig:
         _require_unique([ln.name for ln in self.lines], "line names")
+        _require_unique([z.name for z in self.zones], "zone names")
         return self
 
 
@@ -432,6 +463,12 @@ class DeploymentConfig(_Strict):
         None, description="Count store URL (sqlite:///path.db or postgresql://…) for all crossings."
     )
     timezone: str = Field("UTC", description="IANA time zone of hour buckets (e.g. Europe/Amsterdam).")
+    output_dir: str | None = Field(
+        None,
+        min_length=1,
+        description="Folder of the per-stream output files of streams with 'outputs: true' (each in "
+        "<output_dir>/<stream id>/). Default: none (no files written).",
+    )
     streams: list[StreamConfig] = Field(default_factory=list, description="The live streams.")
 
     @field_validator("store")
@@ -447,6 +484,9 @@ class DeploymentConfig(_Strict):
     @model_validator(mode="after")
     def _unique_ids(self) -> DeploymentConfig:
         _require_unique([s.id for s in self.streams], "stream ids")
+        writing = [s.id for s in self.streams if s.outputs]
+        if writing and self.output_dir is None:
+            raise ValueError(f"'outputs: true' needs 'output_dir:' (set for streams: {', '.join(writing)})")
         return self
 
 

@@ -36,6 +36,7 @@ from vtrack.exporters.files import (
 )
 from vtrack.exporters.privacy import blurring_stage
 from vtrack.exporters.store import RunInfo, StoreExporter, open_store, parse_store_url
+from vtrack.exporters.store.exporter import RUN_FINISHED, RUN_INTERRUPTED
 from vtrack.exporters.video import AnnotatedVideoExporter
 from vtrack.geometry import Line, Polygon
 from vtrack.stream.base import Source
@@ -86,12 +87,14 @@ def default_run_id(source_path: str, start_time: datetime) -> str:
     return f"{Path(source_path).stem or 'run'}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
-def store_run_info(cfg: RunConfig, source: Source, start_time: datetime, start_source: str) -> RunInfo:
-    """The count store's record of this run (stream name = the source's name)."""
+def store_run_info(
+    cfg: RunConfig, source: Source, start_time: datetime, start_source: str, *, stream: str | None = None
+) -> RunInfo:
+    """The count store's record of this run (stream name: ``stream``, default the source's name)."""
     source_path = cfg.source or source.name
     return RunInfo(
         run_id=cfg.run_id or default_run_id(source_path, start_time),
-        stream=source.name,
+        stream=stream or source.name,
         source=source_path,
         start_time=start_time,
         start_time_source=start_source,
@@ -182,8 +185,12 @@ def run_job(
     stop_event: threading.Event | None = None,
     on_start: Callable[[Source], None] | None = None,
     on_frame: Callable[[FrameResult], None] | None = None,
+    store_stream: str | None = None,
 ) -> RunOutcome:
     """Run detection, tracking and counting on ``cfg.source`` and write every output.
+
+    ``store_stream`` names the stream in the count store (default: the source's name; ``vtrack batch``
+    passes the item's output name).
 
     Raises:
         VtrackError: for bad input (source, model, config), with a one-line message.
@@ -223,11 +230,13 @@ def run_job(
                 anchor=cfg.counting.anchor,
                 min_frames=cfg.counting.min_frames,
                 # counting state must outlive the tracker's lost buffer (in source frames), or a track
-                # found again after its state expired could count twice in one direction
+                # found again after its state expired would miss the crossing it made while unseen
+                # (and with once_per_direction could count twice in one direction)
                 max_track_age_frames=max(
                     DEFAULT_MAX_TRACK_AGE_FRAMES,
                     math.ceil(2 * cfg.tracker.lost_track_seconds * source.native_fps) + cfg.stride,
                 ),
+                once_per_direction=cfg.counting.once_per_direction,
             )
             if lines
             else None
@@ -237,7 +246,9 @@ def run_job(
             line_counter = counter if isinstance(counter, LineCounter) else None
             counter = CounterSet(line_counter, zone_counter_for(cfg, zones, source.native_fps))
         out_dir = Path(cfg.output.dir) if cfg.output.dir else default_out_dir(source)
-        run_info = store_run_info(cfg, source, start_time, start_source) if cfg.store else None
+        run_info = (
+            store_run_info(cfg, source, start_time, start_source, stream=store_stream) if cfg.store else None
+        )
         exporters = build_outputs(
             cfg, out_dir, source, lines, counter, detector.class_names, run_info=run_info
         )
@@ -251,6 +262,9 @@ def run_job(
         source, stage, tracker, counter, exporters, start_time=start_time, stop_event=stop_event,
         on_frame=on_frame,
     )
+    for ex in exporters:  # the store records a run stopped early (Ctrl-C, SIGTERM) as interrupted
+        if isinstance(ex, StoreExporter):
+            ex.status_of = lambda: RUN_INTERRUPTED if pipeline.stats.interrupted else RUN_FINISHED
     stats = pipeline.run()
     decode_errors = list(getattr(source, "errors", []))
     if stats.frames == 0 and not stats.interrupted:

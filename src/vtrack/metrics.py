@@ -16,6 +16,9 @@ Metric families (sample names in :data:`METRIC_NAMES`):
 * ``vtrack_tracks_active{stream}``: confirmed tracks in the last processed frame.
 * ``vtrack_objects{stream,class}``: detections per class in the last processed frame.
 * ``vtrack_line_crossings_total{stream,line,class,direction}``: line crossings.
+* ``vtrack_zone_occupancy{stream,zone,class}``: tracks in the zone now (entered, not yet exited).
+* ``vtrack_zone_entries_total{stream,zone,class}``: zone entries.
+* ``vtrack_zone_exits_total{stream,zone,class}``: zone exits.
 * ``vtrack_build_info{version,python}``: constant 1.
 """
 
@@ -50,6 +53,9 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "vtrack_tracks_active",
         "vtrack_objects",
         "vtrack_line_crossings_total",
+        "vtrack_zone_occupancy",
+        "vtrack_zone_entries_total",
+        "vtrack_zone_exits_total",
         "vtrack_build_info",
     }
 )
@@ -131,6 +137,20 @@ class Metrics:
             ["stream", "line", "class", "direction"],
             registry=r,
         )
+        self.zone_occupancy = Gauge(
+            "vtrack_zone_occupancy",
+            "Tracks in the zone now (entered and not yet exited), per stream, zone and class.",
+            ["stream", "zone", "class"],
+            registry=r,
+        )
+        self.zone_entries = Counter(
+            "vtrack_zone_entries", "Zone entries per stream, zone and class.", ["stream", "zone", "class"],
+            registry=r,
+        )
+        self.zone_exits = Counter(
+            "vtrack_zone_exits", "Zone exits per stream, zone and class.", ["stream", "zone", "class"],
+            registry=r,
+        )
         self.build_info = Info("vtrack_build", "vtrack version and Python version.", registry=r)
         self.build_info.info({"version": __version__, "python": platform.python_version()})
 
@@ -146,6 +166,9 @@ class Metrics:
             self.tracks_active,
             self.objects,
             self.line_crossings,
+            self.zone_occupancy,
+            self.zone_entries,
+            self.zone_exits,
         ):
             # prometheus_client has no "remove by one label": walk the children it holds
             for labels in list(metric._metrics):  # no public listing of children

@@ -90,6 +90,7 @@ def _cfg(shared: Path, *, token: str | None, metrics_auth: bool = True) -> Deplo
                     "max_fps": 5,
                     "classes": ["car", "person"],
                     "lines": [{"name": "aisle", "points": [0, 0.5, 1, 0.5]}],
+                    "zones": [{"name": "bay", "points": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]}],
                 },
                 {"id": "door", "source": DEAD_CAMERA, "max_fps": 5},
             ],
@@ -145,6 +146,8 @@ ROUTES = [
     ("POST", "/api/streams"),
     ("DELETE", "/api/streams/parking"),
     ("GET", "/api/streams/parking/counts"),
+    ("GET", "/api/streams/parking/zones"),
+    ("POST", "/api/streams/parking/restart"),
     ("GET", "/streams/parking/mjpeg"),
     ("GET", "/streams/parking/snapshot.jpg"),
     ("GET", "/"),
@@ -179,6 +182,8 @@ def test_readyz_and_stream_status(api: httpx.Client) -> None:
     assert 0 <= s["last_frame_age_seconds"] < 5
     assert {"reconnects", "frames_dropped", "frames_processed", "counts", "last_error"} <= set(s)
     assert s["lines"] == ["aisle"] and "aisle" in s["counts"]
+    assert s["zones"] == ["bay"] and set(s["occupancy"]) == {"bay"}
+    assert s["restarts"] == 0
 
 
 def test_dead_camera_reconnects_and_never_shows_its_password(api: httpx.Client) -> None:
@@ -204,6 +209,7 @@ def test_metrics_text(api: httpx.Client) -> None:
     }
     assert names == METRIC_NAMES  # crossing series exist at 0 for the configured classes
     assert 'vtrack_line_crossings_total{class="car",direction="in",line="aisle",stream="parking"}' in r.text
+    assert 'vtrack_zone_occupancy{class="person",stream="parking",zone="bay"}' in r.text
     assert 'vtrack_stream_up{stream="parking"} 1.0' in r.text
     assert 'vtrack_stream_up{stream="door"} 0.0' in r.text
     assert PASSWORD not in r.text
@@ -214,6 +220,8 @@ def test_unknown_ids_are_404(api: httpx.Client) -> None:
         ("GET", "/api/streams/nope"),
         ("DELETE", "/api/streams/nope"),
         ("GET", "/api/streams/nope/counts"),
+        ("GET", "/api/streams/nope/zones"),
+        ("POST", "/api/streams/nope/restart"),
         ("GET", "/streams/nope/mjpeg"),
         ("GET", "/streams/nope/snapshot.jpg"),
     ]:

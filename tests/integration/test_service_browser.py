@@ -1,7 +1,8 @@
 """The live page in a real headless Chromium (Debian's, driven by Playwright; no browser download).
 
-A tile shows the live annotated view (a decoded image), the crossings chart renders, and a stream
-added through the API appears on the page.
+A tile shows the live annotated view (a decoded image), its zone's occupancy, the crossings chart
+renders, and a stream added through the API appears on the page; one whose file is missing shows
+``failed``, its error and a restart button.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def server(shared: Path) -> Iterator[str]:
                     "max_fps": 4,
                     "classes": ["car"],
                     "lines": [{"name": "h", "points": [0, 0.5, 1, 0.5]}],
+                    "zones": [{"name": "road", "points": [[0, 0.3], [1, 0.3], [1, 1], [0, 1]]}],
                 }
             ],
         }
@@ -90,7 +92,9 @@ def server(shared: Path) -> Iterator[str]:
         thread.join(30)
 
 
-def test_page_shows_live_tiles_chart_and_new_streams(playwright_api, server: str, shared: Path) -> None:  # type: ignore[no-untyped-def]
+def test_page_shows_live_tiles_chart_and_new_streams(  # type: ignore[no-untyped-def]
+    playwright_api, server: str, shared: Path, tmp_path: Path
+) -> None:
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
@@ -111,6 +115,11 @@ def test_page_shows_live_tiles_chart_and_new_streams(playwright_api, server: str
                 timeout=20_000,
             )
             assert "FPS" in tile.locator(".meta").inner_text()
+            # the zone's occupancy now ("road: 2 car", or "road: empty")
+            zone = tile.locator('.zones .zone[data-zone="road"]')
+            zone.wait_for(timeout=20_000)
+            assert zone.inner_text().startswith("road: ")
+            assert int(zone.get_attribute("data-occupancy") or "-1") >= 0
             # the chart: an SVG with its axes (bars once crossings are counted)
             page.wait_for_selector('section.tile[data-stream="motorway"] .chart svg', timeout=20_000)
             assert tile.locator(".chart svg line.axis").count() == 2
@@ -124,6 +133,14 @@ def test_page_shows_live_tiles_chart_and_new_streams(playwright_api, server: str
                            return i && i.naturalWidth > 0; }""",
                 timeout=30_000,
             )
+            # a stream whose file is missing: failed, with its error and a restart button
+            with httpx.Client(base_url=server, headers={"Authorization": f"Bearer {TOKEN}"}) as api:
+                body = {"id": "gone", "source": str(tmp_path / "gone.mp4")}
+                assert api.post("/api/streams", json=body).status_code == 201
+            gone = page.locator('section.tile[data-stream="gone"]')
+            gone.locator(".state.failed").wait_for(timeout=20_000)
+            assert "gone.mp4" in gone.locator(".meta .error").inner_text()
+            assert gone.locator("button.restart").count() == 1
             page.screenshot(path=str(SCREENSHOT), full_page=True)
         finally:
             browser.close()

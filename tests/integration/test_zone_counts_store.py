@@ -132,9 +132,10 @@ def test_cli_zone_csv_and_errors(zone_store: str) -> None:
     rows = list(csv.reader(io.StringIO(r.stdout)))
     assert rows == [
         ["bucket_start", "stream", "zone", "class", "entries", "exits", "max_occupancy",
-         "mean_dwell_seconds"],
-        ["2026-05-01T08:00:00+00:00", "cam", "lot", "car", "1", "0", "1", ""],
-        ["2026-05-01T09:00:00+00:00", "cam", "lot", "car", "2", "2", "2", "8.500"],
+         "mean_occupancy", "mean_dwell_seconds"],
+        # mean occupancy: 8.9 object-seconds in the 10 s seen of 08:00, 28 in the 20 s seen of 09:00
+        ["2026-05-01T08:00:00+00:00", "cam", "lot", "car", "1", "0", "1", "0.890", ""],
+        ["2026-05-01T09:00:00+00:00", "cam", "lot", "car", "2", "2", "2", "1.400", "8.500"],
     ]
     args = ["counts", "--store", zone_store, "--zone", "lot", "--by", "day", "--format", "json"]
     r = runner.invoke(cli_app, args)

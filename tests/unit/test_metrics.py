@@ -23,6 +23,9 @@ def _fill(m: Metrics, stream: str = "cam1") -> None:
     m.tracks_active.labels(stream).set(3)
     m.objects.labels(stream, "car").set(2)
     m.line_crossings.labels(stream, "gate", "car", "in").inc()
+    m.zone_occupancy.labels(stream, "lot", "car").set(2)
+    m.zone_entries.labels(stream, "lot", "car").inc(3)
+    m.zone_exits.labels(stream, "lot", "car").inc()
 
 
 def test_every_name_exposed_and_nothing_else() -> None:
@@ -34,6 +37,8 @@ def test_every_name_exposed_and_nothing_else() -> None:
     assert 'vtrack_line_crossings_total{class="car",direction="in",line="gate",stream="cam1"} 1.0' in text
     assert 'vtrack_frames_dropped_total{reason="stale",stream="cam1"} 2.0' in text
     assert "vtrack_build_info{" in text
+    assert 'vtrack_zone_occupancy{class="car",stream="cam1",zone="lot"} 2.0' in text
+    assert 'vtrack_zone_entries_total{class="car",stream="cam1",zone="lot"} 3.0' in text
 
 
 def test_own_registry_never_global() -> None:

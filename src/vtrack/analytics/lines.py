@@ -6,9 +6,15 @@ Rules, per track and per line:
   :meth:`vtrack.geometry.Line.side`: ``+1`` left-hand side of the arrow A→B, ``-1`` right-hand side,
   ``0`` on the line.
 * A side is *settled* once the anchor is seen on it in ``min_frames`` consecutive observations of the
-  track. The first settled side counts nothing; a later change of the settled side is a crossing.
+  track. The first settled side counts nothing; every later change of the settled side is a crossing.
   ``-1 → +1`` is ``"in"``, ``+1 → -1`` is ``"out"``. A crossing is confirmed (and its event dated) at
-  the ``min_frames``-th observation on the new side, so a box jittering over the line never counts.
+  the ``min_frames``-th observation on the new side, so a box jittering over the line never counts:
+  an excursion to the other side that lasts fewer than ``min_frames`` observations settles nothing.
+* Every settled crossing counts: a track that walks in, out and in again counts ``in``, ``out``,
+  ``in`` (``k`` settled alternating crossings give ``k`` events of alternating direction). With
+  ``once_per_direction=True`` a track counts at most once per line per direction (one ``"in"`` and
+  one ``"out"``), so the same ``k`` crossings give ``min(k, 2)`` events; later crossings still move
+  the settled side, they just do not count.
 * Observations on the line (side ``0``) break a run of observations without settling anything.
   Frames in which the track is missing (not detected, or lost and found again by the tracker) neither
   break nor extend a run: a track that reappears on the other side still counts.
@@ -16,13 +22,13 @@ Rules, per track and per line:
   first on the new side) meets the line; it counts only if that point projects onto the segment A–B
   (extended by ``segment_margin`` pixels at each end). Passing the line's extension settles the new
   side without counting.
-* A track counts at most once per line per direction (one ``"in"`` and one ``"out"``).
 * Rows with ``tracker_id`` ``-1`` (not confirmed by the tracker) are ignored.
 * A track's class is the class it was seen with most often (ties: the most recent of the tied
   classes), from ``data["class_name"]``. The ``classes`` filter applies to that class when an event
   would be emitted, so a track flickering between classes keeps its crossing state.
 * State of a track not seen for ``max_track_age_frames`` frames is dropped, so memory is bounded by
-  the tracks seen in that window however long the stream runs.
+  the tracks seen in that window however long the stream runs (a fixed-size record per track and
+  line, whatever the number of crossings).
 """
 
 from __future__ import annotations
@@ -47,8 +53,9 @@ DEFAULT_MIN_FRAMES = 2
 DEFAULT_MAX_TRACK_AGE_FRAMES = 300
 """Frames a track may go unseen before its counting state is dropped (10 s at 30 fps).
 
-Keep it longer than the tracker's lost-track buffer, or a track found again after expiry could count
-a second time in the same direction.
+Keep it longer than the tracker's lost-track buffer: a track found again after expiry starts afresh, so
+a crossing made while it was unseen is missed (and with ``once_per_direction`` it could count a second
+time in a direction it already counted).
 """
 DEFAULT_SEGMENT_MARGIN = 5.0
 """Pixels the segment A–B is extended at each end for the crossing-point test."""
@@ -67,7 +74,7 @@ class _LineState:
     run: int = 0  # length of that run
     last_settled_point: tuple[float, float] | None = None  # last anchor seen on the settled side
     crossing_point: tuple[float, float] | None = None  # where the path met the line for this run
-    counted_in: bool = False
+    counted_in: bool = False  # only consulted with once_per_direction
     counted_out: bool = False
 
 
@@ -102,6 +109,8 @@ class LineCounter:
             (``>= 1``), counted in ``frame_index`` units (source frames, so the same span of video
             whatever the stride). Keep it above the tracker's lost-track buffer.
         segment_margin: pixels the segment is extended at each end for the crossing-point test.
+        once_per_direction: count at most one ``"in"`` and one ``"out"`` per track and line; by
+            default every settled crossing counts.
 
     Raises:
         ConfigError: for duplicate line names or a non-positive ``min_frames``/``max_track_age_frames``.
@@ -116,6 +125,7 @@ class LineCounter:
         min_frames: int = DEFAULT_MIN_FRAMES,
         max_track_age_frames: int = DEFAULT_MAX_TRACK_AGE_FRAMES,
         segment_margin: float = DEFAULT_SEGMENT_MARGIN,
+        once_per_direction: bool = False,
     ) -> None:
         names = [ln.name for ln in lines]
         if len(set(names)) != len(names):
@@ -132,6 +142,7 @@ class LineCounter:
         self.min_frames = int(min_frames)
         self.max_track_age_frames = int(max_track_age_frames)
         self.segment_margin = float(segment_margin)
+        self.once_per_direction = bool(once_per_direction)
         # Ordered by last observation (oldest first): expiry pops from the front.
         self._tracks: OrderedDict[int, _TrackState] = OrderedDict()
         self._counts: dict[str, dict[str, dict[str, int]]] = {ln.name: {} for ln in self.lines}
@@ -223,14 +234,15 @@ class LineCounter:
             cls = state.class_name
             if self.classes is not None and cls not in self.classes:
                 continue
-            if direction == "in":
-                if ls.counted_in:
-                    continue
-                ls.counted_in = True
-            else:
-                if ls.counted_out:
-                    continue
-                ls.counted_out = True
+            if self.once_per_direction:
+                if direction == "in":
+                    if ls.counted_in:
+                        continue
+                    ls.counted_in = True
+                else:
+                    if ls.counted_out:
+                        continue
+                    ls.counted_out = True
             per = self._counts[line.name].setdefault(cls, {"in": 0, "out": 0})
             per[direction] += 1
             events.append(

@@ -11,7 +11,8 @@ batch merges to.
   empty.
 
 ``summary.json``: ``files`` (one entry per item: status, error, frames, start time, crossings per line,
-tracks per class, detections per class for photos), ``totals`` (files done/failed, frames, images,
+tracks per class, detections per class for photos, the count store's run id and stream with
+``--store``), ``totals`` (files done/failed, frames, images,
 crossings per line/class/direction, crossings per UTC hour, tracks and detections per class) and ``run``
 (this invocation: processed, skipped, wall time, files per minute — the only part that differs
 between runs).
@@ -143,6 +144,8 @@ def merge_batch(out_dir: Path, entries: list[MergeEntry]) -> tuple[str, dict[str
             )
             if s.get("decode_errors"):
                 rec["decode_errors"] = len(s["decode_errors"])
+            if s.get("store"):
+                rec["store"] = s["store"]  # url (no password), run_id, stream, timezone
         else:
             per_class = s.get("detections") or {}
             for cls, n in per_class.items():

@@ -18,8 +18,11 @@ Progress: tasks put the same ``("total" | "frames", name, n)`` tuples as local w
 
 Interruption (Ctrl-C / SIGTERM on the driver): queued tasks are cancelled, running ones get
 ``KeyboardInterrupt`` (``ray.cancel``), their partial outputs are discarded and they are reported as
-interrupted (exit 130); finished items are kept, as locally. A task whose worker process dies is retried
-once by Ray (``max_retries=1``), then failed with "the worker process died".
+interrupted (exit 130); finished items are kept, as locally. With ``--store`` each task writes its
+video's counts to the store itself, as a local worker does (a cancelled task's run is marked
+``interrupted``); a SQLite store is refused on a cluster of more than one node (use PostgreSQL). A task
+whose worker process dies is retried once by Ray (``max_retries=1``), then failed with "the worker
+process died".
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from vtrack.batch.worker import (
     set_progress_queue,
 )
 from vtrack.errors import ConfigError
+from vtrack.runtime import tune_malloc
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +101,11 @@ def connect(address: str, *, local_cpus: int, log_to_driver: bool = False) -> in
     return cpus
 
 
+def alive_nodes() -> int:
+    """Nodes of the connected Ray cluster that are alive."""
+    return sum(1 for n in _ray().nodes() if n.get("Alive"))
+
+
 def disconnect() -> None:
     """Shut Ray down when :func:`connect` started or joined it (not when the caller had)."""
     global _started_here
@@ -145,6 +154,7 @@ def ray_task(task: WorkTask, progress: Any) -> WorkResult:
         task: the item and its settings (paths as the driver sees them).
         progress: a ``ray.util.queue.Queue`` for progress tuples, or ``None``.
     """
+    tune_malloc()  # as the CLI does (vtrack.runtime): frame buffers stay on the heap
     problem = _storage_problem(task)
     if problem is not None:
         return WorkResult(name=task.item.name, status=STATUS_FAILED, error=problem)

@@ -45,6 +45,7 @@ from vtrack.batch.manifest import (
     settings_fingerprint,
 )
 from vtrack.batch.merge import MergeEntry, merge_batch
+from vtrack.batch.store import check_store_on_cluster, prepare_store, store_settings, store_summary
 from vtrack.batch.worker import STATUS_INTERRUPTED, WorkResult, WorkTask, init_worker, one_line, run_task
 from vtrack.config import RunConfig
 from vtrack.errors import ConfigError, ExportError
@@ -164,6 +165,7 @@ def settings_of(cfg: RunConfig, model_path: Path, *, images_annotated: bool) -> 
     )
     if not data.get("privacy", {}).get("blur"):
         data.pop("privacy", None)  # no blur: the same hash as before the option existed
+    data["store"] = store_settings(data.get("store"))
     data["model_file"] = file_fingerprint(model_path)
     data["images_annotated"] = images_annotated
     return data
@@ -268,7 +270,8 @@ def run_batch(items: list[BatchItem], cfg: RunConfig, opts: BatchOptions, consol
         The report; its ``exit_code`` is what the CLI exits with.
 
     Raises:
-        VtrackError: the model or a class name is bad, or the output folder is locked or unwritable.
+        VtrackError: the model or a class name is bad, the output folder is locked or unwritable, or the
+            count store cannot be opened (or is SQLite on a Ray cluster of several nodes).
     """
     from vtrack.batch.photos import make_detector
     from vtrack.detectors.export import resolve_model
@@ -281,6 +284,7 @@ def run_batch(items: list[BatchItem], cfg: RunConfig, opts: BatchOptions, consol
         raise ExportError(f"cannot create the output folder {out_dir}: {e}") from e
     model_path = Path(resolve_model(cfg.model.path, imgsz=cfg.model.imgsz or 640))
     make_detector(cfg.model_copy(update={"model": cfg.model.model_copy(update={"threads": 1})}), model_path)
+    cfg = prepare_store(cfg, Path.cwd())
     settings_hash = settings_fingerprint(settings_of(cfg, model_path, images_annotated=opts.images_annotated))
 
     with _lock(out_dir):
@@ -305,6 +309,10 @@ def run_batch(items: list[BatchItem], cfg: RunConfig, opts: BatchOptions, consol
 
             log_to_driver = logging.getLogger("vtrack").getEffectiveLevel() <= logging.INFO
             cores = connect(opts.ray, local_cpus=cores, log_to_driver=log_to_driver)
+            if cfg.store:
+                from vtrack.batch.ray_backend import alive_nodes
+
+                check_store_on_cluster(cfg.store, alive_nodes())
         workers, threads = plan_workers(len(todo), cores, opts.workers, opts.threads)
         if todo:
             _process(
@@ -336,6 +344,9 @@ def run_batch(items: list[BatchItem], cfg: RunConfig, opts: BatchOptions, consol
             "files_per_minute": round(processed / wall * 60, 2) if wall > 0 else 0.0,
             "settings_hash": settings_hash,
         }
+        store = store_summary(cfg)
+        if store is not None:
+            summary["store"] = store
         with contextlib.suppress(OSError):
             (out_dir / PARTIAL_DIR).rmdir()  # only when empty
         atomic_write_text(out_dir / "summary.csv", csv_text)

@@ -2,9 +2,15 @@
 
 Workers are started with the ``spawn`` context (ONNX Runtime and PyAV hold threads that ``fork`` would
 copy half-way). Each worker gets, through :func:`init_worker`, a progress queue, a stop event and the
-parent's process id: it ignores SIGINT (the parent decides), stops cleanly at the next frame when the stop
-event is set, and exits on its own when the parent disappears (``kill -9`` of ``vtrack batch``), so no
-orphan keeps writing into the output folder.
+parent's process id: it ignores SIGINT (the parent decides), stops cleanly at the next frame when the
+stop event is set, and exits on its own when the parent disappears (``kill -9`` of ``vtrack batch``), so
+no orphan keeps writing into the output folder.
+
+SIGTERM to a worker (a service manager signalling the whole process group, or the pool terminating
+the workers of a broken pool): an idle worker exits at once, as by default; a busy one stops its item at
+the next frame and closes its outputs (its count-store run is committed and marked ``interrupted``:
+nothing lost), returns the result, and exits :data:`EXIT_AFTER_SIGTERM_S` later (so that a pool that
+terminated it is not left waiting for a process that would otherwise wait for more work).
 
 Progress messages put on the queue (tuples):
 
@@ -26,6 +32,7 @@ from typing import Any, Final
 from vtrack.batch.inputs import BatchItem
 from vtrack.config import RunConfig
 from vtrack.errors import VtrackError
+from vtrack.runtime import tune_malloc
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +40,8 @@ PROGRESS_INTERVAL_S: Final = 0.25
 PARENT_POLL_S: Final = 0.5
 MAX_ERROR_CHARS: Final = 300
 EXIT_ORPHANED: Final = 70
+EXIT_AFTER_SIGTERM_S: Final = 1.0
+"""A worker that got SIGTERM while busy exits this long after its item's result was returned."""
 
 STATUS_DONE: Final = "done"
 STATUS_FAILED: Final = "failed"
@@ -40,6 +49,8 @@ STATUS_INTERRUPTED: Final = "interrupted"
 
 _queue: Any = None
 _stop = threading.Event()
+_busy = False  # an item is being processed (its outputs and count-store run are open)
+_terminated = False  # SIGTERM arrived
 
 
 @dataclass(frozen=True)
@@ -112,9 +123,20 @@ def init_worker(queue: Any, mp_stop: Any, parent_pid: int, log_level: int = logg
     """
     global _queue
     _queue = queue
+    tune_malloc()  # as the CLI does (vtrack.runtime): frame buffers stay on the heap
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     logging.basicConfig(level=log_level, format="%(processName)s %(levelname)s %(name)s: %(message)s")
     threading.Thread(target=_watch, args=(mp_stop, parent_pid), name="vtrack-watchdog", daemon=True).start()
+
+
+def _stop_on_sigterm(signum: int, _frame: object) -> None:
+    global _terminated
+    _terminated = True
+    _stop.set()
+    if not _busy:  # nothing open: go now, as the default action would
+        os._exit(128 + signum)
+    logger.warning("worker stopping (signal %s): finishing the current frame", signum)
 
 
 def set_progress_queue(queue: Any) -> None:
@@ -167,10 +189,12 @@ def run_task(task: WorkTask) -> WorkResult:
         ``done`` with the item's summary, ``failed`` with a one-line error, or ``interrupted`` when the
         parent asked to stop.
     """
+    global _busy
     t0 = time.perf_counter()
     item = task.item
     rep = _Reporter(item.name)
     work_dir = Path(task.work_dir)
+    _busy = True
     try:
         cfg = RunConfig.model_validate(task.config)
         if item.kind == "video":
@@ -180,8 +204,14 @@ def run_task(task: WorkTask) -> WorkResult:
     except Exception as e:
         logger.debug("%s failed", item.path, exc_info=True)
         result = WorkResult(name=item.name, status=STATUS_FAILED, error=one_line(e), frames=rep.done)
+    finally:
+        _busy = False
     rep.flush()
     result.wall_seconds = round(time.perf_counter() - t0, 3)
+    if _terminated:  # SIGTERM while busy: return this result, then leave
+        exit_later = threading.Timer(EXIT_AFTER_SIGTERM_S, os._exit, (128 + signal.SIGTERM,))
+        exit_later.daemon = True
+        exit_later.start()
     return result
 
 
@@ -200,6 +230,7 @@ def _run_video(task: WorkTask, cfg: RunConfig, work_dir: Path, rep: _Reporter) -
         stop_event=_stop,
         on_start=lambda src: rep.total(int(src.frame_count or 0)),
         on_frame=rep.frame,
+        store_stream=task.item.name,
     )
     status = STATUS_INTERRUPTED if outcome.summary.get("interrupted") else STATUS_DONE
     return WorkResult(

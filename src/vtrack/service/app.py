@@ -1,6 +1,6 @@
 """The HTTP API and web page of ``vtrack serve`` (FastAPI).
 
-Routes: ``/healthz``, ``/readyz``, ``/metrics``, ``/api/streams[/{id}[/counts|/zones/counts]]``,
+Routes: ``/healthz``, ``/readyz``, ``/metrics``, ``/api/streams[/{id}[/counts|/zones|/restart]]``,
 ``/streams/{id}/mjpeg``, ``/streams/{id}/snapshot.jpg``, the page at ``/`` (package data only) and
 OpenAPI docs at ``/docs`` (Swagger UI served from the ``fastapi-offline`` package's files at
 ``/docs-assets/{name}``: no CDN, the machines have no internet).
@@ -33,11 +33,13 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from vtrack import __version__
+from vtrack.analytics.aggregate import hour_start
 from vtrack.config import DeploymentConfig, StreamConfig
 from vtrack.errors import VtrackError
 from vtrack.exporters.store import CountFilter, open_store, query_counts
-from vtrack.exporters.store.query import bucket_start, parse_time, query_zone_counts, zone
+from vtrack.exporters.store.query import bucket_start, parse_time, zone
 from vtrack.service.manager import StreamManager, StreamStatus, StreamWorker, scrub
+from vtrack.service.zonestats import MemoryZoneHours, zone_figures
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,11 @@ class StreamInfo(BaseModel):
     counts: dict[str, dict[str, dict[str, int]]] = Field(
         description="Crossings since the stream started: {line: {class: {in: n, out: n}}}."
     )
+    zones: list[str] = Field(description="Zone names.")
+    occupancy: dict[str, dict[str, int]] = Field(
+        description="Tracks in each zone now: {zone: {class: n}} (every zone; classes seen so far)."
+    )
+    restarts: int = Field(description="Restarts through POST /api/streams/{id}/restart.")
 
 
 class CountRowOut(BaseModel):
@@ -109,24 +116,27 @@ class CountsOut(BaseModel):
     rows: list[CountRowOut]
 
 
-class ZoneCountRowOut(BaseModel):
+class ZoneRowOut(BaseModel):
     start: datetime = Field(description="Start of the bucket, in the query's time zone.")
     zone: str
     class_name: str = Field(alias="class")
     entries: int
     exits: int
     max_occupancy: int = Field(description="Most present at once (over several hours: max of the maxima).")
+    mean_occupancy: float | None = Field(
+        description="Time-weighted mean present (hour buckets only; else null)."
+    )
     mean_dwell_seconds: float | None = Field(description="Mean dwell of the exits (weighted by exits).")
 
 
-class ZoneCountsOut(BaseModel):
+class ZonesOut(BaseModel):
     stream: str
     bucket: str
     timezone: str
     since: datetime = Field(alias="from")
     until: datetime = Field(alias="to")
-    source: Literal["store"]
-    rows: list[ZoneCountRowOut]
+    source: Literal["store", "memory"]
+    rows: list[ZoneRowOut]
 
 
 def _info(status: StreamStatus) -> StreamInfo:
@@ -301,9 +311,15 @@ def create_app(config: DeploymentConfig, manager: StreamManager | None = None) -
 
     @app.get("/readyz", tags=["health"])
     def readyz() -> JSONResponse:
-        """Ready when the model is loaded and every enabled stream's worker has started (else 503)."""
+        """Ready when the model is loaded, every enabled stream's worker has started and none is
+        ``failed`` (else 503; ``failed`` lists those streams: POST /api/streams/{id}/restart)."""
         ok, states = mgr.ready()
-        body = {"ready": ok, "model_loaded": mgr.detector is not None, "streams": states}
+        failed = sorted(sid for sid, state in states.items() if state == "failed")
+        body: dict[str, Any] = {
+            "ready": ok, "model_loaded": mgr.detector is not None, "streams": states, "failed": failed,
+        }
+        if failed:
+            body["detail"] = f"stream(s) failed: {', '.join(failed)}"
         return JSONResponse(status_code=200 if ok else 503, content=body)
 
     @app.get("/metrics", tags=["health"], response_class=Response)
@@ -345,6 +361,20 @@ def create_app(config: DeploymentConfig, manager: StreamManager | None = None) -
         assert status is not None
         return _info(status)
 
+    @app.post(
+        "/api/streams/{stream_id}/restart",
+        tags=["streams"],
+        responses={404: {"description": "No such stream"}, 409: {"description": "The stream is not enabled"}},
+    )
+    def restart_stream(stream_id: StreamId) -> StreamInfo:
+        """Open the stream's source again (e.g. after a ``failed`` state: the file is back, the store
+        reachable), keeping its tracker, counters and counts."""
+        _worker(stream_id)  # 404 / 409
+        status = mgr.restart(stream_id)
+        if status is None:  # removed meanwhile
+            raise HTTPException(404, f"no stream {stream_id!r}")
+        return _info(status)
+
     @app.delete(
         "/api/streams/{stream_id}",
         tags=["streams"],
@@ -358,45 +388,94 @@ def create_app(config: DeploymentConfig, manager: StreamManager | None = None) -
             raise HTTPException(404, f"no stream {stream_id!r}")
         return Response(status_code=204)
 
-    @app.get("/api/streams/{stream_id}/zones/counts", tags=["streams"], response_model_by_alias=True)
-    def zone_counts(
+    @app.get(
+        "/api/streams/{stream_id}/zones",
+        tags=["streams"],
+        response_model_by_alias=True,
+        responses={404: {"description": "No such stream"}},
+    )
+    def zones(
         stream_id: StreamId,
         since: Annotated[
             str | None, Query(alias="from", description="ISO 8601 start (default: 24 h before `to`).")
         ] = None,
         until: Annotated[str | None, Query(alias="to", description="ISO 8601 end (default: now).")] = None,
-        bucket: Annotated[Literal["15min", "hour", "day"], Query(description="Bucket size.")] = "hour",
+        bucket: Annotated[
+            Literal["15min", "hour", "day"], Query(description="Bucket size (15min needs a count store).")
+        ] = "hour",
         tz: Annotated[str | None, Query(description="IANA zone of buckets (default: the config's).")] = None,
         zone_name: Annotated[str | None, Query(alias="zone", description="Only this zone.")] = None,
-    ) -> ZoneCountsOut:
-        """Zone entries, exits, max occupancy and mean dwell per bucket × zone × class, from the
-        count store (422 without one)."""
+    ) -> ZonesOut:
+        """Zone entries, exits, max and mean occupancy and mean dwell per bucket × zone × class, from
+        the count store when configured, else from the in-memory hours (the previous and the current
+        UTC day)."""
         if not mgr.has(stream_id):
             raise HTTPException(404, f"no stream {stream_id!r}")
-        if not config.store:
-            raise HTTPException(422, "zone counts need a count store (set 'store:' in the config)")
         zone_ = zone(tz or config.timezone)
         end = parse_time(until, zone_) if until else datetime.now(timezone.utc)
         start = parse_time(since, zone_) if since else end - timedelta(hours=COUNTS_DEFAULT_HOURS)
         if start >= end:
             raise HTTPException(422, "'from' must be before 'to'")
-        store = open_store(config.store)
-        try:
-            flt = CountFilter(stream=stream_id, zone=zone_name, since=start, until=end)
-            result = query_zone_counts(store, flt, bucket, zone_)
-        finally:
-            store.close()
-        rows = [
-            ZoneCountRowOut(
-                start=r.bucket, zone=r.zone, **{"class": r.class_name}, entries=r.entries, exits=r.exits,
-                max_occupancy=r.max_occupancy, mean_dwell_seconds=r.mean_dwell_seconds,
+        source: Literal["store", "memory"]
+        if config.store:
+            store = open_store(config.store)
+            try:
+                flt = CountFilter(stream=stream_id, zone=zone_name, since=start, until=end)
+                figures, _ = zone_figures(store, flt, bucket, zone_)
+            finally:
+                store.close()
+            source = "store"
+        else:
+            if bucket == "15min":
+                raise HTTPException(422, "bucket=15min needs a count store (set 'store:' in the config)")
+            worker = mgr.worker(stream_id)
+            memory = MemoryZoneHours(stream_id, worker.zone_rows() if worker is not None else ())
+            # whole UTC hours overlapping [from, to), as the in-memory counts
+            last_hour = hour_start(end.astimezone(timezone.utc) - timedelta(microseconds=1))
+            flt = CountFilter(
+                stream=stream_id, zone=zone_name, since=hour_start(start.astimezone(timezone.utc)),
+                until=last_hour + timedelta(hours=1),
             )
-            for r in result.rows
+            figures, computed_from = zone_figures(memory, flt, bucket, zone_)
+            if computed_from != "hourly":
+                raise HTTPException(
+                    422, f"buckets in {zone_.key} need a count store (its UTC offset is not whole hours)"
+                )
+            source = "memory"
+        rows = [
+            ZoneRowOut(
+                start=f.bucket, zone=f.zone, **{"class": f.class_name}, entries=f.entries, exits=f.exits,
+                max_occupancy=f.max_occupancy, mean_occupancy=f.mean_occupancy,
+                mean_dwell_seconds=f.mean_dwell_seconds,
+            )
+            for f in figures
         ]
-        return ZoneCountsOut(
-            stream=stream_id, bucket=bucket, timezone=zone_.key, source="store", rows=rows,
+        return ZonesOut(
+            stream=stream_id, bucket=bucket, timezone=zone_.key, source=source, rows=rows,
             **{"from": start.astimezone(zone_), "to": end.astimezone(zone_)},
         )
+
+    @app.get(
+        "/api/streams/{stream_id}/zones/counts",
+        tags=["streams"],
+        response_model_by_alias=True,
+        deprecated=True,
+        responses={404: {"description": "No such stream"}},
+    )
+    def zone_counts(
+        stream_id: StreamId,
+        since: Annotated[str | None, Query(alias="from", description="ISO 8601 start.")] = None,
+        until: Annotated[str | None, Query(alias="to", description="ISO 8601 end.")] = None,
+        bucket: Annotated[Literal["15min", "hour", "day"], Query(description="Bucket size.")] = "hour",
+        tz: Annotated[str | None, Query(description="IANA zone of buckets (default: the config's).")] = None,
+        zone_name: Annotated[str | None, Query(alias="zone", description="Only this zone.")] = None,
+    ) -> ZonesOut:
+        """The count store's part of ``/api/streams/{id}/zones`` (422 without a store); use that route."""
+        if not mgr.has(stream_id):
+            raise HTTPException(404, f"no stream {stream_id!r}")
+        if not config.store:
+            raise HTTPException(422, "zone counts need a count store (set 'store:' in the config)")
+        return zones(stream_id, since, until, bucket, tz, zone_name)
 
     @app.get("/api/streams/{stream_id}/counts", tags=["streams"], response_model_by_alias=True)
     def counts(

@@ -1,10 +1,14 @@
 """Many live streams in one process: one worker thread per stream, one detector session shared.
 
 Each worker takes the newest frame from its :class:`~vtrack.stream.live.LiveSource` (older ones are
-dropped and counted by the source), runs the shared detector, its own tracker and line counter, and
-updates the metrics, the in-memory hourly counts, the optional count store and (only while someone
-watches) the latest annotated JPEG. Stateful stages (tracker, counter, annotator) live on the
-worker's thread: no locks in the hot path.
+dropped and counted by the source), runs the shared detector, its own tracker, line counter and zone
+counter, and updates the metrics, the in-memory hourly counts and zone figures, the optional count
+store, the optional output files and (only while someone watches) the latest annotated JPEG. Stateful
+stages (tracker, counters, annotator) are used by the worker's thread only: no locks in the hot path;
+other threads read snapshots the worker replaces (zone occupancy, hourly zone figures).
+
+A stream whose source fails for good (state ``failed``: a missing file, a store that cannot be
+opened) stays failed until :meth:`StreamWorker.restart` opens it again, keeping the counts.
 
 The detector is shared without a lock: each worker letterboxes into its own input buffer
 (:meth:`YoloOnnxDetector.preprocess`), ONNX Runtime runs concurrent ``Run`` calls on one session
@@ -20,9 +24,11 @@ import threading
 import time
 from collections import Counter as _Tally
 from collections import OrderedDict, deque
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from functools import partial
+from pathlib import Path
 from typing import Any, Protocol
 
 import cv2
@@ -30,17 +36,23 @@ import numpy as np
 import supervision as sv
 
 from vtrack.analytics.aggregate import hour_start
+from vtrack.analytics.composite import CounterSet
 from vtrack.analytics.lines import DEFAULT_MAX_TRACK_AGE_FRAMES, LineCounter
-from vtrack.config import DeploymentConfig, StreamConfig
+from vtrack.analytics.zones import ZoneHourly, ZoneHourRow
+from vtrack.config import CountingConfig, DeploymentConfig, RunConfig, StreamConfig
 from vtrack.detectors.onnx_yolo import YoloOnnxDetector
 from vtrack.errors import ConfigError, VtrackError
 from vtrack.exporters.annotate import FrameAnnotator
+from vtrack.exporters.base import Exporter
 from vtrack.exporters.privacy import blur_regions
 from vtrack.exporters.store import RunInfo, StoreExporter, open_store
+from vtrack.exporters.store.exporter import ZoneFeed
+from vtrack.job import zone_counter_for
 from vtrack.metrics import Metrics
+from vtrack.service.outputs import StreamOutputs
 from vtrack.trackers import make_tracker
 from vtrack.trackers.base import Tracker
-from vtrack.types import Direction, Frame, FrameResult
+from vtrack.types import Direction, Frame, FrameResult, ZoneEvent
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +67,8 @@ JPEG_QUALITY = 80
 FPS_WINDOW = 30
 """Processed frames over which a stream's processing FPS is measured."""
 DEFAULT_SOURCE_FPS = 25.0
+ZONE_ROWS_REFRESH_S = 1.0
+"""Most seconds the hourly zone figures shown by the API lag behind the worker's."""
 
 _URL_PASSWORD = re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@]*):[^@\s/]*@")
 
@@ -170,10 +184,73 @@ class StreamStatus:
     lines: list[str]
     classes: list[str] | None
     counts: dict[str, dict[str, dict[str, int]]]
+    zones: list[str] = field(default_factory=list)
+    occupancy: dict[str, dict[str, int]] = field(default_factory=dict)
+    restarts: int = 0
+
+
+class _CountersView:
+    """The worker's current :class:`CounterSet` as a zone feed (for the store and the output files,
+    which are opened before the counters exist: the first frame sets the zones' pixel size)."""
+
+    def __init__(self, worker: StreamWorker) -> None:
+        self._worker = worker
+
+    @property
+    def last_zone_events(self) -> Sequence[ZoneEvent]:
+        c = self._worker.counters
+        return c.last_zone_events if c is not None else []
+
+    @property
+    def occupancy(self) -> Mapping[str, Mapping[str, int]]:
+        c = self._worker.counters
+        return c.occupancy if c is not None else {}
+
+
+class DailyStoreRuns:
+    """A stream's count-store exporter that starts a new store run at each UTC midnight; ``Exporter``.
+
+    A :class:`StoreExporter` aggregates a run's hourly zone figures in memory for as long as the run
+    lasts; a live stream runs for months, so its runs last one UTC day at most (hours never straddle
+    two runs, so the stored hourly figures add up exactly).
+
+    Args:
+        url: the store URL (opened now: a bad or unreachable store fails before the source starts).
+        run_info: makes the identity of each new run.
+        zones: the zone feed of the stream's counters, or ``None`` without zones.
+
+    Raises:
+        StoreError: the store cannot be opened.
+    """
+
+    def __init__(self, url: str, run_info: Callable[[], RunInfo], zones: ZoneFeed | None) -> None:
+        self.url = url
+        self.run_info = run_info
+        self.zones = zones
+        self.exporter = StoreExporter(open_store(url), run_info(), zones=zones)
+        self._day: date | None = None
+
+    def write(self, result: FrameResult) -> None:
+        """Write one frame (closing the day's run and opening the next one first at UTC midnight)."""
+        day = result.time.astimezone(timezone.utc).date() if result.time is not None else None
+        if day is not None and self._day is not None and day != self._day:
+            self.exporter.close()
+            self.exporter = StoreExporter(open_store(self.url), self.run_info(), zones=self.zones)
+        if day is not None:
+            self._day = day
+        self.exporter.write(result)
+
+    def close(self, status: str | None = None) -> None:
+        """Commit and close the current run with ``status`` (see :meth:`StoreExporter.close`)."""
+        self.exporter.close(status)
 
 
 class StreamWorker:
-    """One stream's thread: source → shared detector → tracker → line counter → metrics/store/view.
+    """One stream's thread: source → shared detector → tracker → counters → metrics/store/files/view.
+
+    The tracker, the counters (a :class:`CounterSet`: line counter and zone counter), the annotator
+    and the in-memory hourly figures belong to the worker, not to its thread: :meth:`restart` opens
+    the source again and carries on counting where it stopped.
 
     Args:
         cfg: the stream's configuration.
@@ -182,6 +259,7 @@ class StreamWorker:
         source_factory: opens the live source.
         store_url: count store URL, or ``None``.
         tz: IANA zone recorded with the store run.
+        output_root: the stream's folder for output files (``None``: no files).
     """
 
     def __init__(
@@ -193,6 +271,7 @@ class StreamWorker:
         source_factory: SourceFactory,
         store_url: str | None = None,
         tz: str = "UTC",
+        output_root: Path | None = None,
     ) -> None:
         self.cfg = cfg
         self.id = cfg.id
@@ -202,14 +281,21 @@ class StreamWorker:
         self.source_factory = source_factory
         self.store_url = store_url
         self.tz = tz
+        self.output_root = output_root
         self.hourly = HourlyTally()
-        self.counter: LineCounter | None = None
+        self.counters: CounterSet | None = None
+        self.tracker: Tracker | None = None
+        self.annotator: FrameAnnotator | None = None
         self.frames_processed = 0
+        self.restarts = 0
         self.error: str | None = None
         self._stop = threading.Event()
+        self._life = threading.Lock()  # start / stop / restart, one at a time
         self._thread: threading.Thread | None = None
         self._source: LiveSourceLike | None = None
         self._times: deque[float] = deque(maxlen=FPS_WINDOW)
+        self._t_origin: float | None = None  # monotonic time of frame index 0 (kept across restarts)
+        self._fps = DEFAULT_SOURCE_FPS
         self._jpeg: bytes | None = None
         self._jpeg_seq = 0
         self._jpeg_cond = threading.Condition()
@@ -217,6 +303,12 @@ class StreamWorker:
         self._viewers = 0
         self._seen_dropped = 0
         self._seen_reconnects = 0
+        # zone figures for readers on other threads: snapshots the worker replaces, never mutates
+        self._occupancy: dict[str, dict[str, int]] = {z.name: {} for z in cfg.zones}
+        self._zone_day: date | None = None
+        self._zone_rows_before: tuple[ZoneHourRow, ...] = ()  # the previous UTC day's hours
+        self._zone_rows: tuple[ZoneHourRow, ...] = ()
+        self._zone_rows_at = 0.0
         self._class_filter = set(cfg.classes) if cfg.classes else None
         self._blur = list(cfg.privacy.blur)
         if self._blur:  # fail early on a class the model does not have
@@ -228,11 +320,55 @@ class StreamWorker:
     # ------------------------------------------------------------------ life cycle
     def start(self) -> None:
         """Open the source and start the worker thread."""
-        self._source = self.source_factory(self.cfg)
+        with self._life:
+            self._register_series()
+            self._launch()
+
+    def restart(self, timeout: float = JOIN_TIMEOUT_S) -> None:
+        """Stop the worker thread, open the source again and start a new thread.
+
+        Tracker, counters, totals and in-memory hourly figures carry on; the count store gets a new
+        run and the output files a new segment.
+
+        Raises:
+            VtrackError: the old thread did not stop within ``timeout`` s, or the source cannot be made.
+        """
+        with self._life:
+            self._halt(timeout)
+            if self.alive:
+                raise VtrackError(f"stream {self.id!r}: the worker did not stop within {timeout:.0f} s")
+            self.restarts += 1
+            self._launch()
+        log.info("stream %s restarted (restart %d)", self.id, self.restarts)
+
+    def stop(self, timeout: float = JOIN_TIMEOUT_S) -> None:
+        """Ask the worker to stop and wait for it (it closes its source, store and files)."""
+        with self._life:
+            self._halt(timeout)
+
+    def _launch(self) -> None:
+        self._stop.clear()
+        self.error = None
+        self._times.clear()
+        self._seen_dropped = self._seen_reconnects = 0
+        src = self._source = self.source_factory(self.cfg)
+        self._thread = threading.Thread(target=self._run, args=(src,), name=f"stream-{self.id}", daemon=True)
+        self._thread.start()
+
+    def _halt(self, timeout: float) -> None:
+        self._stop.set()
+        with self._jpeg_cond:
+            self._jpeg_cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("stream %s: worker did not stop within %.0f s", self.id, timeout)
+
+    def _register_series(self) -> None:
+        """Gauges read from the worker, and every labelled series at 0 (so rate() sees the first events)."""
         m = self.metrics
         m.stream_up.labels(self.id).set_function(lambda: 1.0 if self.state == "running" else 0.0)
         m.last_frame_age.labels(self.id).set_function(lambda: self.last_frame_age() or math.nan)
-        # series exist (at 0) from the start, so rate()/increase() see the first events
         m.frames.labels(self.id)
         m.frames_dropped.labels(self.id, "stale")
         m.reconnects.labels(self.id)
@@ -243,18 +379,10 @@ class StreamWorker:
             for line in self.cfg.lines:
                 for direction in ("in", "out"):
                     m.line_crossings.labels(self.id, line.name, cls, direction)
-        self._thread = threading.Thread(target=self._run, name=f"stream-{self.id}", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = JOIN_TIMEOUT_S) -> None:
-        """Ask the worker to stop and wait for it (it closes its source and store)."""
-        self._stop.set()
-        with self._jpeg_cond:
-            self._jpeg_cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("stream %s: worker did not stop within %.0f s", self.id, timeout)
+            for z in self.cfg.zones:
+                m.zone_occupancy.labels(self.id, z.name, cls).set(0)
+                m.zone_entries.labels(self.id, z.name, cls)
+                m.zone_exits.labels(self.id, z.name, cls)
 
     @property
     def started(self) -> bool:
@@ -288,10 +416,21 @@ class StreamWorker:
             return 0.0
         return (len(ts) - 1) / (ts[-1] - ts[0])
 
+    @property
+    def occupancy(self) -> dict[str, dict[str, int]]:
+        """Zone occupancy now, ``{zone: {class: n}}`` (every zone; as of the last processed frame)."""
+        return self._occupancy
+
+    def zone_rows(self) -> tuple[ZoneHourRow, ...]:
+        """Hourly zone figures (UTC hours) of the previous and the current UTC day, at most
+        :data:`ZONE_ROWS_REFRESH_S` old."""
+        return self._zone_rows_before + self._zone_rows
+
     def status(self) -> StreamStatus:
         src = self._source
         age = self.last_frame_age()
         last_error = self.error or (src.last_error if src is not None else None)
+        counters = self.counters
         return StreamStatus(
             id=self.id,
             source=self.safe_url,
@@ -308,7 +447,10 @@ class StreamWorker:
             frames_dropped=src.frames_dropped if src is not None else 0,
             lines=[ln.name for ln in self.cfg.lines],
             classes=self.cfg.classes,
-            counts=self.counter.counts if self.counter is not None else {},
+            counts=counters.counts if counters is not None else {},
+            zones=[z.name for z in self.cfg.zones],
+            occupancy=self.occupancy,
+            restarts=self.restarts,
         )
 
     # ------------------------------------------------------------------ live view
@@ -343,15 +485,17 @@ class StreamWorker:
         return self._viewers > 0 or time.monotonic() < self._view_wanted_until
 
     # ------------------------------------------------------------------ the worker
-    def _run(self) -> None:
-        src = self._source
-        assert src is not None
-        store_exporter: StoreExporter | None = None
+    def _run(self, src: LiveSourceLike) -> None:
+        store_exporter: DailyStoreRuns | None = None
+        outputs: StreamOutputs | None = None
+        feed = _CountersView(self) if self.cfg.zones else None
         try:
             if self.store_url:
-                store_exporter = StoreExporter(open_store(self.store_url), self._run_info())
+                store_exporter = DailyStoreRuns(self.store_url, self._run_info, feed)
+            if self.output_root is not None:
+                outputs = StreamOutputs(self.output_root, feed)
             src.start()
-            self._loop(src, store_exporter)
+            self._loop(src, [e for e in (store_exporter, outputs) if e is not None])
         except VtrackError as e:
             self.error = scrub(str(e)).replace(self.cfg.source, self.safe_url)
             log.error("stream %s failed: %s", self.id, self.error)
@@ -363,18 +507,27 @@ class StreamWorker:
                 src.stop()
             except Exception:
                 log.exception("stream %s: stopping the source failed", self.id)
+            # A live stream never finishes: its day's run ends failed or cut short by a stop.
+            status = "failed" if self.error else "interrupted"
+            closers: list[tuple[Callable[[], None], str]] = []
             if store_exporter is not None:
+                closers.append((partial(store_exporter.close, status), "the count store"))
+            if outputs is not None:
+                closers.append((outputs.close, "the output files"))
+            for closing, what in closers:
                 try:
-                    store_exporter.close()
+                    closing()
                 except Exception as e:
-                    log.error("stream %s: closing the count store failed: %s", self.id, scrub(str(e)))
+                    log.error("stream %s: closing %s failed: %s", self.id, what, scrub(str(e)))
+            self._publish_zone_rows()
             with self._jpeg_cond:
                 self._jpeg_cond.notify_all()
 
     def _run_info(self) -> RunInfo:
         started = datetime.now(timezone.utc)
+        suffix = f"-r{self.restarts}" if self.restarts else ""
         return RunInfo(
-            run_id=f"serve-{self.id}-{started.strftime('%Y%m%dT%H%M%SZ')}",
+            run_id=f"serve-{self.id}-{started.strftime('%Y%m%dT%H%M%SZ')}{suffix}",
             stream=self.id,
             source=self.safe_url,
             start_time=None,
@@ -383,38 +536,53 @@ class StreamWorker:
             settings=self.cfg.model_dump_json(exclude={"source"}),
         )
 
-    def _build(self, src: LiveSourceLike, frame: Frame) -> tuple[Tracker, LineCounter | None, FrameAnnotator]:
+    def _build(self, src: LiveSourceLike, frame: Frame) -> None:
+        """Tracker, counters and annotator, made at the first frame (zones and lines need its size)."""
+        cfg = self.cfg
         fps = src.fps if src.fps and src.fps > 0 else DEFAULT_SOURCE_FPS
-        eff_fps = min(fps, self.cfg.max_fps) if self.cfg.max_fps else fps
-        tracker = make_tracker(
-            self.cfg.tracker.type,
-            fps=eff_fps,
-            lost_track_seconds=self.cfg.tracker.lost_track_seconds,
-            per_class=self.cfg.tracker.per_class,
+        eff_fps = min(fps, cfg.max_fps) if cfg.max_fps else fps
+        self._fps = fps
+        self.tracker = make_tracker(
+            cfg.tracker.type, fps=eff_fps, lost_track_seconds=cfg.tracker.lost_track_seconds,
+            per_class=cfg.tracker.per_class,
         )
-        lines = [lc.spec().resolve(frame.width, frame.height) for lc in self.cfg.lines]
-        counter = (
+        lines = [lc.spec().resolve(frame.width, frame.height) for lc in cfg.lines]
+        zones = [zc.spec().resolve(frame.width, frame.height) for zc in cfg.zones]
+        line_counter = (
             LineCounter(
                 lines,
                 classes=self._class_filter,
-                anchor=self.cfg.anchor,
+                anchor=cfg.anchor,
+                min_frames=cfg.min_frames,
+                once_per_direction=cfg.once_per_direction,
                 max_track_age_frames=max(
-                    DEFAULT_MAX_TRACK_AGE_FRAMES, math.ceil(2 * self.cfg.tracker.lost_track_seconds * fps) + 1
+                    DEFAULT_MAX_TRACK_AGE_FRAMES, math.ceil(2 * cfg.tracker.lost_track_seconds * fps) + 1
                 ),
             )
             if lines
             else None
         )
-        return tracker, counter, FrameAnnotator(lines, class_names=self.detector.class_names)
+        zone_counter = None
+        if zones:
+            # frame indices count source frames; the tracker sees one in every fps / eff_fps of them
+            as_run = RunConfig(
+                classes=cfg.classes, tracker=cfg.tracker, stride=max(1, math.ceil(fps / eff_fps)),
+                counting=CountingConfig(anchor=cfg.anchor, min_frames=cfg.min_frames),
+            )
+            zone_counter = zone_counter_for(as_run, zones, fps)
+        self.counters = CounterSet(line_counter, zone_counter) if lines or zones else None
+        counters = self.counters
+        self.annotator = FrameAnnotator(
+            lines,
+            class_names=self.detector.class_names,
+            zones=zones,
+            occupancy_provider=(lambda: counters.occupancy) if counters is not None and zones else None,
+        )
 
-    def _loop(self, src: LiveSourceLike, store_exporter: StoreExporter | None) -> None:
+    def _loop(self, src: LiveSourceLike, exporters: list[Exporter]) -> None:
         m = self.metrics
         sid = self.id
-        tracker: Tracker | None = None
-        annotator: FrameAnnotator | None = None
         buffer: np.ndarray | None = None
-        t_origin = time.monotonic()
-        fps = DEFAULT_SOURCE_FPS
         while not self._stop.is_set():
             frame = src.read(timeout=READ_TIMEOUT_S)
             self._sync_source_counters(src)
@@ -424,9 +592,12 @@ class StreamWorker:
                 continue
             # the live source stamps frames on the monotonic clock: captured = start + pts
             captured = min(src.stream_start_monotonic + frame.pts, time.monotonic())
-            if tracker is None or annotator is None:
-                tracker, self.counter, annotator = self._build(src, frame)
-                fps = src.fps if src.fps and src.fps > 0 else DEFAULT_SOURCE_FPS
+            if self.tracker is None:
+                self._build(src, frame)
+            if self._t_origin is None:
+                self._t_origin = captured
+            tracker, annotator, counters = self.tracker, self.annotator, self.counters
+            assert tracker is not None and annotator is not None
             # detect (shared session, own input buffer)
             t0 = time.perf_counter()
             buffer, geom = self.detector.preprocess(frame.image, out=buffer)
@@ -440,16 +611,22 @@ class StreamWorker:
                 assert isinstance(kept, sv.Detections)
                 detections = kept
             tracked = tracker.update(detections, frame.image)
-            # frame index in source frames since the worker started: monotonic whatever the source does
-            index = round((captured - t_origin) * fps)
+            # frame index in source frames since the worker first started: never decreases, also
+            # across restarts (the counters keep their state)
+            index = max(0, round((captured - self._t_origin) * self._fps))
             when = datetime.now(timezone.utc) - timedelta(seconds=time.monotonic() - captured)
-            events = self.counter.update(tracked, index, when) if self.counter is not None else []
+            events = []
+            if counters is not None:
+                self._roll_zone_day(counters, when)
+                events = counters.update(tracked, index, when)
             result = FrameResult(frame=frame, detections=tracked, events=events, time=when)
             for ev in events:
                 m.line_crossings.labels(sid, ev.line, ev.class_name, ev.direction).inc()
                 self.hourly.add(ev.time, ev.line, ev.class_name, ev.direction)
-            if store_exporter is not None:
-                store_exporter.write(result)
+            if counters is not None and counters.zones is not None:
+                self._record_zones(counters)
+            for exporter in exporters:
+                exporter.write(result)
             self._record_objects(tracked)
             self.frames_processed += 1
             m.frames.labels(sid).inc()
@@ -458,6 +635,35 @@ class StreamWorker:
             m.frame_latency.labels(sid).observe(done - captured)
             if self._watched():
                 self._publish_view(annotator, result, all_detections)
+
+    def _roll_zone_day(self, counters: CounterSet, when: datetime) -> None:
+        """Keep the in-memory hourly zone figures to the previous and the current UTC day."""
+        day = when.date()
+        if counters.zone_hourly is None or day == self._zone_day:
+            return
+        if self._zone_day is not None:
+            self._zone_rows_before = tuple(counters.zone_hourly.rows())
+            counters.zone_hourly = ZoneHourly()
+            self._zone_rows = ()
+        self._zone_day = day
+
+    def _record_zones(self, counters: CounterSet) -> None:
+        m = self.metrics
+        sid = self.id
+        occupancy = counters.occupancy
+        for ev in counters.last_zone_events:
+            (m.zone_entries if ev.kind == "enter" else m.zone_exits).labels(sid, ev.zone, ev.class_name).inc()
+            m.zone_occupancy.labels(sid, ev.zone, ev.class_name).set(occupancy[ev.zone].get(ev.class_name, 0))
+        if counters.last_zone_events:
+            self._occupancy = occupancy
+        if time.monotonic() - self._zone_rows_at >= ZONE_ROWS_REFRESH_S:
+            self._publish_zone_rows()
+
+    def _publish_zone_rows(self) -> None:
+        counters = self.counters
+        if counters is not None and counters.zone_hourly is not None:
+            self._zone_rows = tuple(counters.zone_hourly.rows())
+        self._zone_rows_at = time.monotonic()
 
     def _sync_source_counters(self, src: LiveSourceLike) -> None:
         dropped, reconnects = src.frames_dropped, src.reconnects
@@ -487,7 +693,7 @@ class StreamWorker:
             # pixelate before drawing, on a copy: the live view is the only image that leaves the process
             image = blur_regions(result.frame.image, all_detections, self._blur, copy=True)
             result = replace(result, frame=replace(result.frame, image=image))
-        counts = self.counter.counts if self.counter is not None else None
+        counts = self.counters.counts if self.counters is not None else None
         image = annotator.annotate(result, counts)
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         if not ok:
@@ -584,6 +790,8 @@ class StreamManager:
         Raises:
             ConfigError: the id is taken, or a class name is unknown to the model.
         """
+        if cfg.outputs and self.config.output_dir is None:
+            raise ConfigError(f"stream {cfg.id!r}: 'outputs: true' needs the deployment's 'output_dir:'")
         detector = self.load_model()
         with self._lock:
             if cfg.id in self._configs:
@@ -593,6 +801,7 @@ class StreamManager:
                 worker = StreamWorker(
                     cfg, detector, self.metrics, source_factory=self.source_factory,
                     store_url=self.config.store, tz=self.config.timezone,
+                    output_root=self.output_root(cfg),
                 )
             self._configs[cfg.id] = cfg
             if worker is not None:
@@ -600,6 +809,30 @@ class StreamManager:
         if worker is not None:
             worker.start()
         log.info("stream %s added (%s)", cfg.id, safe_source(cfg.source))
+
+    def output_root(self, cfg: StreamConfig) -> Path | None:
+        """The stream's output folder, ``<output_dir>/<id>``, or ``None`` when it writes no files."""
+        if not cfg.outputs or self.config.output_dir is None:
+            return None
+        return Path(self.config.output_dir) / cfg.id
+
+    def restart(self, stream_id: str) -> StreamStatus | None:
+        """Open a stream's source again (e.g. a ``failed`` one), keeping its counts; ``None`` for an
+        unknown id.
+
+        Raises:
+            ConfigError: the stream is not enabled.
+            VtrackError: the old worker did not stop, or the source cannot be made.
+        """
+        with self._lock:
+            cfg = self._configs.get(stream_id)
+            worker = self._workers.get(stream_id)
+        if cfg is None:
+            return None
+        if worker is None:
+            raise ConfigError(f"stream {stream_id!r} is not enabled")
+        worker.restart()
+        return worker.status()
 
     def remove(self, stream_id: str) -> bool:
         """Stop and forget a stream; ``False`` when there is none with that id."""
@@ -628,12 +861,18 @@ class StreamManager:
             last_error=None, fps=0.0, source_fps=None, width=None, height=None,
             last_frame_age_seconds=None, reconnects=0, frames_processed=0, frames_dropped=0,
             lines=[ln.name for ln in cfg.lines], classes=cfg.classes, counts={},
+            zones=[z.name for z in cfg.zones], occupancy={z.name: {} for z in cfg.zones},
         )
 
     def ready(self) -> tuple[bool, dict[str, str]]:
-        """Model loaded and every enabled stream's worker started; with each stream's state."""
+        """Model loaded, every enabled stream's worker started and none ``failed``; with each state."""
         with self._lock:
             workers = dict(self._workers)
         states = {sid: w.state for sid, w in workers.items()}
-        ok = self.detector is not None and self.started and all(w.started for w in workers.values())
+        ok = (
+            self.detector is not None
+            and self.started
+            and all(w.started for w in workers.values())
+            and "failed" not in states.values()
+        )
         return ok, states

@@ -1,9 +1,16 @@
 """Hypothesis properties of line and zone counting on random trajectories.
 
 Lines: ``test_lines.py`` checks the properties against one vertical line; here the lines have random
-positions and orientations. The rule is once per track, line and direction, so ``k`` settled
-alternating crossings count ``min(k, 2)`` (as ``test_lines.py`` asserts), not ``k``. Zones have no
-such rule: ``k`` settled transitions give exactly ``k`` alternating enter/exit events.
+positions and orientations. By default every settled crossing counts, so ``k`` settled alternating
+crossings give exactly ``k`` events; with ``once_per_direction=True`` a track counts at most one
+``in`` and one ``out`` per line, so they give ``min(k, 2)``. Zones: ``k`` settled transitions give
+exactly ``k`` alternating enter/exit events.
+
+*Jitter*, in the line properties, means this precisely: once the track has settled on a side (at
+least ``min_frames`` consecutive observations there), it makes excursions to the other side, each a
+run of 1 to ``min_frames - 1`` consecutive observations over there, each ended by an observation back
+on the settled side or exactly on the line; frames in which the track is missing may fall anywhere
+(they neither end nor extend a run). Observations are 2 to 60 px off the line, or on it.
 
 Trajectories are anchor points (bottom centre of a 20x40 box); ``None`` is a frame in which the track
 is not detected.
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 
 import numpy as np
 import supervision as sv
@@ -78,54 +86,173 @@ def beside(line: Line, t: float, offset: float) -> Point:
     return (line.ax + t * (line.bx - line.ax) + offset * dy, line.ay + t * (line.by - line.ay) - offset * dx)
 
 
+def missing(draw: st.DrawFn) -> list[None]:
+    """Usually no missing frame, sometimes one, now and then a gap of up to 12 frames."""
+    kind = draw(st.integers(min_value=0, max_value=9))
+    return [] if kind < 7 else [None] if kind < 9 else [None] * draw(st.integers(min_value=2, max_value=12))
+
+
+@st.composite
+def settled_path(
+    draw: st.DrawFn, line: Line, min_frames: int, sides: list[int], t_range: tuple[float, float] = (0.1, 0.9)
+) -> tuple[Track, list[int]]:
+    """A track that settles on ``sides[0]``, then ``sides[1]``, …, with jitter after every settled run.
+
+    Each settled run has ``min_frames`` to ``min_frames + 3`` observations at a fraction ``t`` of A→B
+    drawn from ``t_range`` (inside the segment by default). Returns the trajectory and the frame at
+    which each change of settled side is confirmed: the ``min_frames``-th observation of the new run.
+    """
+    xs: Track = []
+    confirms: list[int] = []
+
+    def observe(side: int) -> None:
+        xs.extend(missing(draw))
+        t = draw(st.floats(min_value=t_range[0], max_value=t_range[1]))
+        offset = 0.0 if side == 0 else side * draw(st.floats(min_value=2.0, max_value=60.0))
+        xs.append(beside(line, t, offset))
+
+    for i, side in enumerate(sides):
+        for j in range(draw(st.integers(min_value=min_frames, max_value=min_frames + 3))):
+            observe(side)
+            if i > 0 and j == min_frames - 1:
+                confirms.append(len(xs) - 1)
+        for _ in range(draw(st.integers(min_value=0, max_value=4)) if min_frames > 1 else 0):
+            for _ in range(draw(st.integers(min_value=1, max_value=min_frames - 1))):
+                observe(-side)  # the excursion
+            for _ in range(draw(st.integers(min_value=1, max_value=2))):
+                observe(draw(st.sampled_from([side, 0])))  # back on the settled side, or on the line
+        xs.extend(missing(draw))
+    return xs, confirms
+
+
+def direction(from_side: int) -> str:
+    return "in" if from_side < 0 else "out"  # -1 → +1 is "in"
+
+
+def feed(counter: LineCounter, tracks: list[Track]) -> list[CrossingEvent]:
+    events: list[CrossingEvent] = []
+    for f, rows in enumerate(frames_of(tracks)):
+        events.extend(counter.update(dets(rows), f, at(f)))
+    return events
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.data(),
+    line=lines(),
+    min_frames=st.integers(min_value=1, max_value=5),
+    start=st.sampled_from([-1, 1]),
+)
+def test_line_one_true_crossing_with_jitter_counts_exactly_once(
+    data: st.DataObject, line: Line, min_frames: int, start: int
+) -> None:
+    """(a) Settled on one side, jitter, settled on the other side, jitter back: exactly one event, in
+    the direction of the crossing, dated at the ``min_frames``-th observation on the new side."""
+    xs, confirms = data.draw(settled_path(line, min_frames, [start, -start]))
+    for once in (False, True):
+        events = feed(LineCounter([line], min_frames=min_frames, once_per_direction=once), [xs])
+        assert [(e.direction, e.frame, e.track_id) for e in events] == [(direction(start), confirms[0], 1)]
+
+
+@st.composite
+def jittering_tracks(draw: st.DrawFn) -> tuple[Line, int, list[tuple[int, bool, int]], list[Track]]:
+    """1 to 4 tracks, each settling on its start side, then at most once on the far side (and maybe
+    back), with jitter throughout; some pass beside the segment (``t`` from -0.5 to 1.5).
+
+    ``meta`` holds, per track: its start side, whether it stays inside the segment, and its number of
+    changes of settled side (0 to 2)."""
+    line = draw(lines())
+    min_frames = draw(st.integers(min_value=1, max_value=4))
+    meta: list[tuple[int, bool, int]] = []
+    tracks: list[Track] = []
+    for _ in range(draw(st.integers(min_value=1, max_value=4))):
+        start = draw(st.sampled_from([-1, 1]))
+        inside = draw(st.booleans())
+        sides = [start, -start, start][: draw(st.integers(min_value=1, max_value=3))]
+        xs, _ = draw(settled_path(line, min_frames, sides, (0.1, 0.9) if inside else (-0.5, 1.5)))
+        meta.append((start, inside, len(sides) - 1))
+        tracks.append(xs)
+    return line, min_frames, meta, tracks
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=jittering_tracks())
+def test_line_jitter_never_counts_twice_per_track_and_direction(
+    case: tuple[Line, int, list[tuple[int, bool, int]], list[Track]],
+) -> None:
+    """(b) Jittering tracks that settle on the far side at most once count at most once per track and
+    direction, away from the start side first; every settled crossing inside the segment counts."""
+    line, min_frames, meta, tracks = case
+    events = feed(LineCounter([line], min_frames=min_frames), tracks)
+    assert all(n == 1 for n in Tally((e.track_id, e.direction) for e in events).values())
+    assert all(e.track_id > 0 for e in events)  # with 3 or more tracks the last is unconfirmed
+    for i, (start, inside, n_changes) in enumerate(meta):
+        if len(tracks) >= 3 and i == len(tracks) - 1:
+            continue
+        got = [e.direction for e in events if e.track_id == i + 1]
+        plan = [direction(start), direction(-start)]
+        assert got in ([plan[0]], [plan[1]], plan, [])
+        if inside:
+            assert got == plan[: n_changes]
+
+
+@st.composite
+def settled_crossings(draw: st.DrawFn) -> tuple[Line, int, int, int, Track, list[int]]:
+    """``k`` alternating crossings of a random line inside its segment, jitter after each."""
+    line = draw(lines())
+    min_frames = draw(st.integers(min_value=1, max_value=4))
+    k = draw(st.integers(min_value=0, max_value=6))
+    start = draw(st.sampled_from([-1, 1]))
+    xs, confirms = draw(settled_path(line, min_frames, [start * (-1) ** i for i in range(k + 1)]))
+    return line, min_frames, k, start, xs, confirms
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=settled_crossings())
+def test_line_k_settled_crossings_count_exactly_k(case: tuple[Line, int, int, int, Track, list[int]]) -> None:
+    """(c) ``k`` settled alternating crossings: exactly ``k`` events, alternating, one per confirmation."""
+    line, min_frames, k, start, xs, confirms = case
+    counter = LineCounter([line], min_frames=min_frames)
+    events = feed(counter, [xs])
+    assert [(e.direction, e.frame) for e in events] == [
+        (direction(start * (-1) ** i), confirms[i]) for i in range(k)
+    ]
+    per = counter.counts["l"].get("car", {"in": 0, "out": 0})
+    assert per[direction(start)] == (k + 1) // 2 and per[direction(-start)] == k // 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=settled_crossings())
+def test_line_once_per_direction_k_settled_crossings_count_min_k_2(
+    case: tuple[Line, int, int, int, Track, list[int]],
+) -> None:
+    """(d) With ``once_per_direction``, ``k`` settled alternating crossings count the first two."""
+    line, min_frames, k, start, xs, confirms = case
+    events = feed(LineCounter([line], min_frames=min_frames, once_per_direction=True), [xs])
+    assert [(e.direction, e.frame) for e in events] == [
+        (direction(start * (-1) ** i), confirms[i]) for i in range(min(k, 2))
+    ]
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     line=lines(),
     tracks=st.lists(st.lists(maybe_point, min_size=1, max_size=40), min_size=1, max_size=4),
     min_frames=st.integers(min_value=1, max_value=4),
 )
-def test_line_random_jitter_counts_at_most_once_per_track_and_direction(
+def test_line_once_per_direction_random_trajectories_count_at_most_once(
     line: Line, tracks: list[Track], min_frames: int
 ) -> None:
-    counter = LineCounter([line], min_frames=min_frames)
-    events: list[CrossingEvent] = []
-    for f, rows in enumerate(frames_of(tracks)):
-        events.extend(counter.update(dets(rows), f, at(f)))
-    tally = Tally((e.track_id, e.direction) for e in events)
-    assert all(n == 1 for n in tally.values())
+    """(d) With ``once_per_direction``, fully random trajectories (points anywhere, missing frames)
+    count at most once per track and direction. By default the same trajectories may count more
+    often, but one track's events are at least ``min_frames`` frames apart."""
+    events = feed(LineCounter([line], min_frames=min_frames, once_per_direction=True), tracks)
+    assert all(n == 1 for n in Tally((e.track_id, e.direction) for e in events).values())
     assert all(e.track_id > 0 for e in events)  # unconfirmed rows never count
-
-
-@st.composite
-def settled_crossings(draw: st.DrawFn) -> tuple[Line, int, int, int, Track]:
-    """``k`` alternating crossings of a random line inside its segment, every run ≥ ``min_frames``."""
-    line = draw(lines())
-    min_frames = draw(st.integers(min_value=1, max_value=4))
-    k = draw(st.integers(min_value=0, max_value=6))
-    start = draw(st.sampled_from([-1, 1]))
-    xs: Track = []
-    side = start
-    for _ in range(k + 1):
-        for _ in range(draw(st.integers(min_value=min_frames, max_value=min_frames + 3))):
-            t = draw(st.floats(min_value=0.1, max_value=0.9))
-            xs.append(beside(line, t, side * draw(st.floats(min_value=2.0, max_value=60.0))))
-            if draw(st.integers(min_value=0, max_value=4)) == 0:
-                xs.append(None)
-        side = -side
-    return line, min_frames, k, start, xs
-
-
-@settings(max_examples=150, deadline=None)
-@given(case=settled_crossings())
-def test_line_k_settled_crossings_count_min_k_2(case: tuple[Line, int, int, int, Track]) -> None:
-    line, min_frames, k, start, xs = case
-    counter = LineCounter([line], min_frames=min_frames)
-    events: list[CrossingEvent] = []
-    for f, rows in enumerate(frames_of([xs])):
-        events.extend(counter.update(dets(rows), f, at(f)))
-    first = "in" if start < 0 else "out"  # -1 → +1 is "in"
-    second = "out" if first == "in" else "in"
-    assert [e.direction for e in events] == [first, second][: min(k, 2)]
+    every = feed(LineCounter([line], min_frames=min_frames), tracks)
+    for tid in {e.track_id for e in every}:
+        frames = [e.frame for e in every if e.track_id == tid]
+        assert all(b - a >= min_frames for a, b in pairwise(frames))
 
 
 # ------------------------------------------------------------------------------------------ zones

@@ -9,7 +9,9 @@ which the track is not detected.
 from __future__ import annotations
 
 from collections import Counter as Tally
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -49,7 +51,9 @@ def dets(rows: list[Row]) -> sv.Detections:
     )
 
 
-def script(xs: list[float | None], *, tid: int = 1, y: float = Y_IN, cls: str = "person") -> list[list[Row]]:
+def script(
+    xs: Sequence[float | None], *, tid: int = 1, y: float = Y_IN, cls: str = "person"
+) -> list[list[Row]]:
     """One track following ``xs`` (``None``: missing that frame)."""
     return [[] if x is None else [(tid, float(x), y, cls)] for x in xs]
 
@@ -75,42 +79,77 @@ RIGHT = [110, 120, 130, 140, 150]
 
 
 # ---------------------------------------------------------------------------------------- table
+BACK_AND_FORTH = LEFT + RIGHT + LEFT[::-1] + RIGHT  # in, out, in
+
+
 @pytest.mark.parametrize(
-    ("xs", "y", "expected"),
+    ("xs", "y", "expected", "expected_once"),
     [
-        pytest.param(LEFT + RIGHT, Y_IN, (1, 0), id="crossing-in"),
-        pytest.param(RIGHT[::-1] + LEFT[::-1], Y_IN, (0, 1), id="crossing-out"),
+        pytest.param(LEFT + RIGHT, Y_IN, (1, 0), (1, 0), id="crossing-in"),
+        pytest.param(RIGHT[::-1] + LEFT[::-1], Y_IN, (0, 1), (0, 1), id="crossing-out"),
         pytest.param(
             [*LEFT, 99, 101, 99, 101, 100, 100, 101, 99, 100, 101, 99, 90, 80],
             Y_IN,
             (0, 0),
+            (0, 0),
             id="jitter-on-line-never-counts",
         ),
-        pytest.param([*LEFT, 110, 90, 80, 70], Y_IN, (0, 0), id="one-frame-excursion-no-count"),
-        pytest.param([*LEFT, 110, 100, 120, 80], Y_IN, (0, 0), id="on-line-breaks-the-run"),
-        pytest.param([*LEFT, *[None] * 20, 130, 140], Y_IN, (1, 0), id="lost-and-found-counts-once"),
+        pytest.param([*LEFT, 110, 90, 80, 70], Y_IN, (0, 0), (0, 0), id="one-frame-excursion-no-count"),
+        pytest.param([*LEFT, 110, 100, 120, 80], Y_IN, (0, 0), (0, 0), id="on-line-breaks-the-run"),
+        pytest.param(
+            [*LEFT, 110, 120, 90, 130, 140, 80, 130], Y_IN, (1, 0), (1, 0), id="crossing-then-jitter-back"
+        ),
+        pytest.param([*LEFT, *[None] * 20, 130, 140], Y_IN, (1, 0), (1, 0), id="lost-and-found-counts-once"),
         pytest.param(
             [*LEFT, None, 120, None, None, 130, None, 140],
             Y_IN,
             (1, 0),
+            (1, 0),
             id="missing-frames-do-not-break-the-run",
         ),
-        pytest.param(LEFT + RIGHT, Y_OUT, (0, 0), id="outside-segment-no-count"),
-        pytest.param(LEFT + RIGHT, 200 + 3.0, (1, 0), id="just-past-B-within-margin"),
-        pytest.param(LEFT + RIGHT, -20.0, (0, 0), id="before-A-no-count"),
-        pytest.param(LEFT + RIGHT + LEFT[::-1], Y_IN, (1, 1), id="in-then-out"),
-        pytest.param((LEFT + RIGHT) * 4, Y_IN, (1, 1), id="many-crossings-once-per-direction"),
-        pytest.param([110, 90, 80, 70, 60], Y_IN, (0, 0), id="unsettled-first-side-is-not-a-crossing"),
-        pytest.param([90, 110, 120], Y_IN, (0, 0), id="first-side-needs-min-frames"),
-        pytest.param([90, 80, 110, 120], Y_IN, (1, 0), id="shortest-crossing"),
+        pytest.param(LEFT + RIGHT, Y_OUT, (0, 0), (0, 0), id="outside-segment-no-count"),
+        pytest.param(LEFT + RIGHT, 200 + 3.0, (1, 0), (1, 0), id="just-past-B-within-margin"),
+        pytest.param(LEFT + RIGHT, -20.0, (0, 0), (0, 0), id="before-A-no-count"),
+        pytest.param(LEFT + RIGHT + LEFT[::-1], Y_IN, (1, 1), (1, 1), id="in-then-out"),
+        pytest.param(BACK_AND_FORTH, Y_IN, (2, 1), (1, 1), id="in-out-in"),
+        pytest.param((LEFT + RIGHT) * 4, Y_IN, (4, 3), (1, 1), id="seven-crossings"),
+        pytest.param(
+            [*LEFT, 110, 120, 90, 80, 110, 120, 90, 80], Y_IN, (2, 2), (1, 1), id="shortest-back-and-forth"
+        ),
+        pytest.param(
+            [110, 90, 80, 70, 60], Y_IN, (0, 0), (0, 0), id="unsettled-first-side-is-not-a-crossing"
+        ),
+        pytest.param([90, 110, 120], Y_IN, (0, 0), (0, 0), id="first-side-needs-min-frames"),
+        pytest.param([90, 80, 110, 120], Y_IN, (1, 0), (1, 0), id="shortest-crossing"),
     ],
 )
-def test_scripted_trajectories(xs: list[float | None], y: float, expected: tuple[int, int]) -> None:
-    counter = LineCounter([DOOR])
+@pytest.mark.parametrize("once", [False, True], ids=["every-crossing", "once-per-direction"])
+def test_scripted_trajectories(
+    xs: list[float | None], y: float, expected: tuple[int, int], expected_once: tuple[int, int], once: bool
+) -> None:
+    counter = LineCounter([DOOR], once_per_direction=once)
     events = run(counter, script(xs, y=y))
-    assert in_out(events) == expected
+    want = expected_once if once else expected
+    assert in_out(events) == want
     totals = counter.counts["door"].get("person", {"in": 0, "out": 0})
-    assert (totals["in"], totals["out"]) == expected
+    assert (totals["in"], totals["out"]) == want
+
+
+@pytest.mark.parametrize(
+    ("once", "expected"),
+    [(False, [(6, "in"), (11, "out"), (16, "in")]), (True, [(6, "in"), (11, "out")])],
+)
+def test_repeat_crossings_dated_at_each_confirmation(once: bool, expected: list[tuple[int, str]]) -> None:
+    """Each crossing is confirmed at the second observation on its new side (frames 6, 11, 16)."""
+    events = run(LineCounter([DOOR], once_per_direction=once), script(BACK_AND_FORTH))
+    assert [(e.frame, e.direction) for e in events] == expected
+
+
+def test_repeat_crossing_beyond_segment_moves_the_side_without_counting() -> None:
+    """In inside the segment, out past B (no count), in again inside: two ``in`` events."""
+    frames = script(LEFT + RIGHT) + script(RIGHT[::-1] + LEFT[::-1], y=Y_OUT) + script(RIGHT)
+    events = run(LineCounter([DOOR]), frames)
+    assert [e.direction for e in events] == ["in", "in"]
 
 
 def test_path_crossing_segment_diagonally_counts_by_crossing_point() -> None:
@@ -301,16 +340,41 @@ side_x = st.floats(min_value=60, max_value=140, allow_nan=False)
     ys=st.lists(st.sampled_from([Y_IN, 195.0, 205.0, Y_OUT]), min_size=4, max_size=4),
     min_frames=st.integers(min_value=1, max_value=4),
 )
-def test_property_at_most_one_count_per_track_per_direction(
+def test_property_random_trajectories(
     tracks: list[list[float | None]], ys: list[float], min_frames: int
 ) -> None:
-    """Random jittering trajectories never count more than once per track, line and direction."""
-    counter = LineCounter([DOOR, Line("gate", 0, 150, 300, 150)], min_frames=min_frames)
+    """Random trajectories (any x on either side of the door, missing frames), both modes at once.
+
+    * Every crossing: one track's events on one line are at least ``min_frames`` frames apart (each
+      needs a fresh run on its new side), and alternate in direction when every crossing point is
+      inside the segment (``y = Y_IN``).
+    * Once per direction: at most one count per track, line and direction, and the events are
+      exactly the first ``in`` and the first ``out`` of the every-crossing events.
+    """
+    lines = [DOOR, Line("gate", 0, 150, 300, 150)]
     frames = merge(*(script(xs, tid=i + 1, y=ys[i]) for i, xs in enumerate(tracks)))
-    events = run(counter, frames)
-    tally = Tally((e.track_id, e.line, e.direction) for e in events)
+    every = run(LineCounter(lines, min_frames=min_frames), frames)
+    once = run(LineCounter(lines, min_frames=min_frames, once_per_direction=True), frames)
+    assert all(e.track_id in range(1, len(tracks) + 1) for e in every)
+
+    per_track: dict[tuple[int, str], list[CrossingEvent]] = {}
+    for e in every:
+        per_track.setdefault((e.track_id, e.line), []).append(e)
+    for (tid, _), evs in per_track.items():
+        assert all(b.frame - a.frame >= min_frames for a, b in pairwise(evs))
+        if ys[tid - 1] == Y_IN:
+            assert all(a.direction != b.direction for a, b in pairwise(evs))
+
+    tally = Tally((e.track_id, e.line, e.direction) for e in once)
     assert all(n == 1 for n in tally.values())
-    assert all(e.track_id in range(1, len(tracks) + 1) for e in events)
+    seen: set[tuple[int, str, str]] = set()
+    firsts = []
+    for e in every:
+        key = (e.track_id, e.line, e.direction)
+        if key not in seen:
+            seen.add(key)
+            firsts.append(e)
+    assert once == firsts
 
 
 @st.composite
@@ -336,15 +400,20 @@ def alternating(draw: st.DrawFn) -> tuple[int, int, int, list[float | None]]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(case=alternating())
-def test_property_k_alternating_crossings(case: tuple[int, int, int, list[float | None]]) -> None:
-    """``k`` settled alternating crossings count exactly ``min(k, 2)``: one per direction.
+@given(case=alternating(), once=st.booleans())
+def test_property_k_alternating_crossings(case: tuple[int, int, int, list[float | None]], once: bool) -> None:
+    """``k`` settled alternating crossings count exactly ``k``, alternating from the start side; with
+    ``once_per_direction`` only the first two (one per direction) count: ``min(k, 2)``.
 
     Crossing 1 goes away from the start side, crossing 2 back, crossing 3 repeats crossing 1's
-    direction (already counted), and so on. From side -1 the first is ``in``.
+    direction, and so on. From side -1 the first is ``in``.
     """
     min_frames, k, start, xs = case
-    events = run(LineCounter([DOOR], min_frames=min_frames), script(xs))
+    counter = LineCounter([DOOR], min_frames=min_frames, once_per_direction=once)
+    events = run(counter, script(xs))
     first = "in" if start < 0 else "out"
     second = "out" if first == "in" else "in"
-    assert [e.direction for e in events] == [first, second][: min(k, 2)]
+    expected = [first, second][: min(k, 2)] if once else [[first, second][i % 2] for i in range(k)]
+    assert [e.direction for e in events] == expected
+    totals = counter.counts["door"].get("person", {"in": 0, "out": 0})
+    assert (totals[first], totals[second]) == (expected.count(first), expected.count(second))

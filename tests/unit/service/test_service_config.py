@@ -88,7 +88,30 @@ def test_stream_lines_must_be_unique() -> None:
         StreamConfig.model_validate({"id": "x", "source": "y", "lines": [line, line]})
 
 
+def test_stream_zones_must_be_unique_and_polygons() -> None:
+    zone = {"name": "lot", "points": [[0, 0], [1, 0], [1, 1]]}
+    cfg = StreamConfig.model_validate({"id": "x", "source": "y", "zones": [zone], "min_frames": 3})
+    assert cfg.zones[0].name == "lot" and cfg.min_frames == 3
+    with pytest.raises(ValueError, match="zone names must be unique, repeated: lot"):
+        StreamConfig.model_validate({"id": "x", "source": "y", "zones": [zone, zone]})
+    segment = {"name": "a", "points": [[0, 0], [1, 1]]}
+    with pytest.raises(ValueError, match="at least 3"):
+        StreamConfig.model_validate({"id": "x", "source": "y", "zones": [segment]})
+
+
+def test_stream_outputs_need_the_output_dir(tmp_path: Path) -> None:
+    text = GOOD.replace("    loop: true\n", "    loop: true\n    outputs: true\n")
+    with pytest.raises(ConfigError, match=r"'outputs: true' needs 'output_dir:' .*demo"):
+        load_deployment_config(_write(tmp_path, text), environ={})
+    cfg = load_deployment_config(_write(tmp_path, f"output_dir: {tmp_path / 'out'}\n" + text), environ={})
+    assert cfg.streams[1].outputs and not cfg.streams[0].outputs
+
+
 def test_defaults() -> None:
     cfg = DeploymentConfig()
     assert cfg.server.host == "127.0.0.1" and cfg.server.metrics_auth is True
-    assert cfg.streams == [] and cfg.store is None and cfg.timezone == "UTC"
+    assert cfg.streams == [] and cfg.store is None and cfg.timezone == "UTC" and cfg.output_dir is None
+    stream = StreamConfig(id="x", source="y")
+    assert stream.zones == [] and stream.min_frames == 2 and stream.outputs is False
+    assert stream.once_per_direction is False  # every settled crossing counts, as in `vtrack run`
+    assert StreamConfig(id="x", source="y", once_per_direction=True).once_per_direction

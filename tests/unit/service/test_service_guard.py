@@ -46,12 +46,32 @@ def test_no_token_no_auth() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/streams/x", "/api/streams/x/counts", "/streams/x/mjpeg", "/streams/x/snapshot.jpg"]
+    ("method", "path"),
+    [
+        ("GET", "/api/streams/x"),
+        ("GET", "/api/streams/x/counts"),
+        ("GET", "/api/streams/x/zones"),
+        ("POST", "/api/streams/x/restart"),
+        ("DELETE", "/api/streams/x"),
+        ("GET", "/streams/x/mjpeg"),
+        ("GET", "/streams/x/snapshot.jpg"),
+    ],
 )
-def test_unknown_stream_404(path: str) -> None:
-    r = _client(TOKEN).get(path, headers=AUTH)
+def test_unknown_stream_404(method: str, path: str) -> None:
+    r = _client(TOKEN).request(method, path, headers=AUTH)
     assert r.status_code == 404 and r.json()["detail"] == "no stream 'x'"
-    assert _client(TOKEN).delete("/api/streams/x", headers=AUTH).status_code == 404
+
+
+def test_restart_and_zones_need_the_token() -> None:
+    c = _client(TOKEN)
+    assert c.post("/api/streams/x/restart").status_code == 401
+    assert c.get("/api/streams/x/zones").status_code == 401
+
+
+def test_outputs_without_output_dir_is_422() -> None:
+    c = _client(TOKEN)
+    r = c.post("/api/streams", headers=AUTH, json={"id": "cam", "source": "x.mp4", "outputs": True})
+    assert r.status_code == 422 and "output_dir" in r.json()["detail"]
 
 
 def test_bad_bodies_422_never_echo_input() -> None:

@@ -5,6 +5,10 @@ their hourly aggregates) when at least ``commit_interval_s`` has passed since th
 at ``close()``. A SIGKILL therefore loses at most the last interval of events; SIGTERM/Ctrl-C go
 through ``close()`` and lose nothing.
 
+The run's status in the store: ``running`` from its first commit; ``close()`` sets ``finished``,
+``interrupted`` (stopped early: Ctrl-C, SIGTERM, a batch stop; see :func:`closing_status`) or
+``failed`` (closed while an error propagates). A SIGKILLed run stays ``running``.
+
 Re-running a run id: the first commit of a run (made on the first frame) deletes every row of
 ``(run_id, stream)`` left by an earlier attempt and re-registers the run as ``running`` *in the
 same transaction* as that frame's events. Readers see either the old attempt or the new one, never
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -29,6 +34,44 @@ from vtrack.types import CrossingEvent, FrameResult, ZoneEvent
 log = logging.getLogger(__name__)
 
 DEFAULT_COMMIT_INTERVAL_S = 1.0
+
+RUN_RUNNING = "running"
+RUN_FINISHED = "finished"
+RUN_INTERRUPTED = "interrupted"
+RUN_FAILED = "failed"
+RUN_STATUSES = (RUN_RUNNING, RUN_FINISHED, RUN_INTERRUPTED, RUN_FAILED)
+"""Every status a stored run can have (``running``: being written, or its process was killed)."""
+
+
+def closing_status(
+    status: str | None = None,
+    error: BaseException | None = None,
+    status_of: Callable[[], str] | None = None,
+) -> str:
+    """The status a run gets when its exporter closes.
+
+    Args:
+        status: given explicitly by the caller; wins.
+        error: the exception propagating while the exporter closes, if any: ``KeyboardInterrupt``
+            or ``SystemExit`` (a second Ctrl-C, ``ray.cancel``) mean ``interrupted``, anything else
+            ``failed``.
+        status_of: asked last, e.g. "was the pipeline stopped early?"; default ``finished``.
+
+    Raises:
+        ValueError: a status that is not one of :data:`RUN_STATUSES` (or is ``running``).
+    """
+    if status is None:
+        if isinstance(error, KeyboardInterrupt | SystemExit):
+            status = RUN_INTERRUPTED
+        elif isinstance(error, Exception):
+            status = RUN_FAILED
+        else:
+            status = status_of() if status_of is not None else RUN_FINISHED
+    if status not in RUN_STATUSES or status == RUN_RUNNING:
+        raise ValueError(
+            f"a closed run's status must be {RUN_FINISHED}, {RUN_INTERRUPTED} or {RUN_FAILED}, got {status!r}"
+        )
+    return status
 
 
 class ZoneFeed(Protocol):
@@ -53,6 +96,8 @@ class StoreExporter:
         owns_store: close ``store`` at :meth:`close`.
         zones: with zones, read each frame's zone events and occupancy here; the events and the
             hourly zone figures (UTC hours, aggregated here) are committed with the crossings.
+        status_of: asked at :meth:`close` for the run's final status when no error propagates
+            (e.g. ``interrupted`` when the pipeline was stopped early); default ``finished``.
 
     Attributes:
         commits: transactions committed so far.
@@ -69,6 +114,7 @@ class StoreExporter:
         clock: Callable[[], float] = time.monotonic,
         owns_store: bool = True,
         zones: ZoneFeed | None = None,
+        status_of: Callable[[], str] | None = None,
     ) -> None:
         if commit_interval_s < 0:
             raise ValueError(f"commit_interval_s must be >= 0, got {commit_interval_s}")
@@ -77,6 +123,8 @@ class StoreExporter:
         self.commit_interval_s = commit_interval_s
         self.clock = clock
         self.owns_store = owns_store
+        self.status_of = status_of
+        self.status: str | None = None  # set by close()
         self._buffer: list[CrossingEvent] = []
         self.zones = zones
         self._zone_buffer: list[ZoneEvent] = []
@@ -156,19 +204,26 @@ class StoreExporter:
         self.events_written += len(batch)
         self.commit_seconds += time.perf_counter() - t0
 
-    def close(self) -> None:
-        """Commit what is buffered, mark the run finished and close the store (idempotent)."""
+    def close(self, status: str | None = None) -> None:
+        """Commit what is buffered, record the run's final status and close the store (idempotent).
+
+        Args:
+            status: ``finished``, ``interrupted`` or ``failed``; default: see :func:`closing_status`
+                (the error propagating through the caller's ``finally``, else ``status_of``).
+        """
         if self._closed:
             return
         self._closed = True
         try:
+            final = closing_status(status, sys.exc_info()[1], self.status_of)
             if self._buffer or self._zone_buffer or self._zone_dirty_since is not None or not self._started:
                 self.commit()
-            self.store.finish_run(self.run.run_id, self.run.stream)
+            self.store.finish_run(self.run.run_id, self.run.stream, final)
+            self.status = final
             log.info(
-                "count store %s: run %r stream %r: %d event(s) in %d commit(s), %.1f ms committing",
-                self.store.url.display, self.run.run_id, self.run.stream, self.events_written, self.commits,
-                self.commit_seconds * 1000.0,
+                "count store %s: run %r stream %r %s: %d event(s) in %d commit(s), %.1f ms committing",
+                self.store.url.display, self.run.run_id, self.run.stream, final, self.events_written,
+                self.commits, self.commit_seconds * 1000.0,
             )
         finally:
             if self.owns_store:

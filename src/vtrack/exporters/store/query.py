@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections import Counter as _Tally
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from itertools import groupby
 from typing import Literal, get_args
@@ -190,6 +190,10 @@ class ZoneCountRow:
         exits: exits dated in the bucket.
         max_occupancy: most tracks of the class present at once in the bucket; over several hours
             (and runs) the max of the hourly maxima.
+        mean_occupancy: time-weighted mean of the tracks present, stored per UTC hour: given for hour
+            buckets read from the hourly rows (where a stream ran several times in one hour, the mean
+            of those runs' means), ``None`` for other buckets (hourly means cannot be combined
+            exactly without each hour's observed time) and when replayed from events.
         mean_dwell_seconds: mean dwell of the bucket's exits (over several hours, the hourly means
             weighted by their exits); ``None`` without exits.
     """
@@ -202,6 +206,7 @@ class ZoneCountRow:
     exits: int
     max_occupancy: int
     mean_dwell_seconds: float | None
+    mean_occupancy: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +226,7 @@ class _ZoneAcc:
     max_occupancy: int = 0
     dwell_sum: float = 0.0
     dwell_n: int = 0
+    occupancy_means: list[float] = field(default_factory=list)
 
     def dwell(self, mean: float | None, n: int) -> None:
         if mean is not None and n > 0:
@@ -304,21 +310,28 @@ def query_zone_counts(
                 acc.exits += h.exits
                 acc.max_occupancy = max(acc.max_occupancy, h.max_occupancy)
                 acc.dwell(h.mean_dwell_seconds, h.exits)
+                if by == "hour":
+                    acc.occupancy_means.append(h.mean_occupancy)
     if source == "events":
         tally = _zone_tally_from_events(store, flt, by, zone_)
     rows = [
         ZoneCountRow(b.astimezone(zone_), s, z, c, a.entries, a.exits, a.max_occupancy,
-                     a.dwell_sum / a.dwell_n if a.dwell_n else None)
+                     a.dwell_sum / a.dwell_n if a.dwell_n else None,
+                     sum(a.occupancy_means) / len(a.occupancy_means) if a.occupancy_means else None)
         for (b, s, z, c), a in sorted(tally.items())
     ]
     log.debug("zone counts: %d row(s) by %s in %s from %s", len(rows), by, zone_.key, source)
     return ZoneCountsResult(rows=rows, tz=zone_, by=by, computed_from=source)
 
 
-def iter_zone_csv_rows(result: ZoneCountsResult) -> Iterable[tuple[str, str, str, str, int, int, int, str]]:
-    """``(bucket_start, stream, zone, class, entries, exits, max_occupancy, mean_dwell_seconds)``;
-    the dwell rounded to 3 decimals, empty without exits."""
+def iter_zone_csv_rows(
+    result: ZoneCountsResult,
+) -> Iterable[tuple[str, str, str, str, int, int, int, str, str]]:
+    """``(bucket_start, stream, zone, class, entries, exits, max_occupancy, mean_occupancy,
+    mean_dwell_seconds)``; both means rounded to 3 decimals, empty when unknown (see
+    :class:`ZoneCountRow`)."""
     for r in result.rows:
         dwell = "" if r.mean_dwell_seconds is None else f"{r.mean_dwell_seconds:.3f}"
+        occ = "" if r.mean_occupancy is None else f"{r.mean_occupancy:.3f}"
         yield (r.bucket.isoformat(), r.stream, r.zone, r.class_name, r.entries, r.exits, r.max_occupancy,
-               dwell)
+               occ, dwell)

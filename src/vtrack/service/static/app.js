@@ -1,5 +1,6 @@
-// vtrack live page: one tile per stream (live MJPEG view, state, FPS) and a chart of crossings per
-// hour by class over the last 24 h. No dependencies; same-origin requests only.
+// vtrack live page: one tile per stream (live MJPEG view, state, FPS, zone occupancy, the last error
+// and a restart button when failed) and a chart of crossings per hour by class over the last 24 h.
+// No dependencies; same-origin requests only.
 "use strict";
 
 const REFRESH_MS = 2000;
@@ -32,8 +33,9 @@ function makeTile(s) {
   img.alt = `live view of ${s.id}`;
   view.append(img);
   const meta = el("div", "meta");
+  const zones = el("div", "zones");
   const chart = el("div", "chart");
-  root.append(head, view, meta, chart);
+  root.append(head, view, meta, zones, chart);
   document.getElementById("tiles").append(root);
   return { el: root, img, chartAt: 0, viewing: false };
 }
@@ -47,6 +49,18 @@ function updateTile(t, s) {
   meta.textContent = `${s.fps.toFixed(1)} FPS · last frame ${age} · ${s.reconnects} reconnects · ` +
     `${s.frames_dropped} dropped · ${s.source}`;
   if (s.last_error && s.state !== "running") meta.append(el("div", "error", s.last_error));
+  if (s.state === "failed") meta.append(restartButton(s.id));
+  // zone occupancy now: "lot: 3 car, 1 person" per zone
+  const zones = t.el.querySelector(".zones");
+  zones.replaceChildren(...(s.zones || []).map((z) => {
+    const per = Object.entries((s.occupancy || {})[z] || {}).filter(([, n]) => n > 0);
+    const total = per.reduce((a, [, n]) => a + n, 0);
+    const text = per.length ? per.map(([c, n]) => `${n} ${c}`).join(", ") : "empty";
+    const item = el("span", "zone", `${z}: ${text}`);
+    item.dataset.zone = z;
+    item.dataset.occupancy = String(total);
+    return item;
+  }));
   // (re)attach the MJPEG view when the stream runs; the browser keeps the connection open
   if (s.state === "running" && !t.viewing) {
     t.img.src = `/streams/${encodeURIComponent(s.id)}/mjpeg`;
@@ -54,6 +68,22 @@ function updateTile(t, s) {
   } else if (s.state !== "running" && t.viewing && s.state !== "reconnecting") {
     t.viewing = false;
   }
+}
+
+function restartButton(id) {
+  const b = el("button", "restart", "restart");
+  b.type = "button";
+  b.addEventListener("click", async () => {
+    b.disabled = true;
+    try {
+      const r = await fetch(`/api/streams/${encodeURIComponent(id)}/restart`,
+        { method: "POST", credentials: "same-origin" });
+      if (!r.ok) b.textContent = `restart failed (HTTP ${r.status})`;
+    } catch (e) {
+      b.textContent = `restart failed (${e.message})`;
+    }
+  });
+  return b;
 }
 
 function drawChart(container, data) {

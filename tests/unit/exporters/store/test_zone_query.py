@@ -59,3 +59,27 @@ def test_hourly_rows_of_two_runs_merge_max_of_maxima_and_dwell_weighted_by_exits
     [row] = res.rows
     assert (row.entries, row.exits, row.max_occupancy) == (4, 4, 3)
     assert row.mean_dwell_seconds == pytest.approx((10.0 + 3 * 30.0) / 4)
+    assert row.mean_occupancy is None  # hourly means are not combined into a day
+
+
+@pytest.mark.parametrize(
+    ("by", "tz", "want"),
+    [
+        ("hour", "UTC", [0.5, (0.25 + 0.75) / 2]),  # hour 1 ran twice (a restart): mean of the means
+        ("hour", "Europe/Amsterdam", [0.5, 0.5]),  # whole-hour offset: the same UTC hours
+        ("day", "UTC", [None]),
+    ],
+)
+def test_mean_occupancy_is_given_for_hour_buckets(
+    url: str, by: str, tz: str, want: list[float | None]
+) -> None:
+    def hour(h: int, mean: float) -> ZoneHourRow:
+        return ZoneHourRow(T + timedelta(hours=h), "lot", "car", 1, 1, 2, mean, 5.0)
+
+    with open_store(url) as s:  # type: ignore[attr-defined]
+        s.write_events(RunInfo("a", "cam"), [], replace=True, zone_hours=[hour(0, 0.5), hour(1, 0.25)])
+        s.write_events(RunInfo("b", "cam"), [], replace=True, zone_hours=[hour(1, 0.75)])
+        res = query_zone_counts(s, CountFilter(stream="cam"), by, zone(tz))  # type: ignore[arg-type]
+    assert res.computed_from == "hourly"
+    got = [r.mean_occupancy for r in res.rows]
+    assert got == [pytest.approx(w) if w is not None else None for w in want]
