@@ -145,3 +145,65 @@ def test_page_shows_live_tiles_chart_and_new_streams(  # type: ignore[no-untyped
         finally:
             browser.close()
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_readme_example_config_serves_its_page(  # type: ignore[no-untyped-def]
+    playwright_api, shared: Path, tmp_path: Path
+) -> None:
+    """`vtrack serve --config examples/deployment.yaml` (the README's command), as a user runs it: the
+    CLI in its own process; the page shows the example's looping stream live with its zone."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    text = (repo / "examples" / "deployment.yaml").read_text()
+    config = tmp_path / "deployment.yaml"
+    config.write_text(text.replace("../shared/", f"{shared}/"))  # wherever the assets are on this machine
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "VTRACK_TOKEN"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vtrack.cli", "serve", "--config", str(config), "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, f"vtrack serve exited: {proc.stdout.read() if proc.stdout else ''}"
+            assert time.monotonic() < deadline, "vtrack serve did not become ready"
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        with playwright_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.goto(base)
+                page.wait_for_function(
+                    """() => { const i = document.querySelector('section.tile[data-stream="parking"] img');
+                               return i && i.naturalWidth > 0; }""",
+                    timeout=60_000,
+                )
+                tile = page.locator('section.tile[data-stream="parking"]')
+                page.wait_for_function(
+                    """() => document.querySelector('section.tile[data-stream="parking"] .state')
+                                 .textContent === 'running'""",
+                    timeout=30_000,
+                )
+                tile.locator('.zones .zone[data-zone="left-bays"]').wait_for(timeout=30_000)
+                page.wait_for_selector('section.tile[data-stream="parking"] .chart svg', timeout=30_000)
+            finally:
+                browser.close()
+    finally:
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    # SIGTERM: a graceful shutdown (uvicorn re-raises the signal once it is done, as systemd expects)
+    assert proc.returncode in (0, -15), out
+    assert "stopped 1 stream(s)" in out and "Traceback" not in out
