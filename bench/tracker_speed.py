@@ -18,6 +18,7 @@ import logging
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import supervision as sv
@@ -58,9 +59,16 @@ def scene(n: int, frames: int, seed: int = 0) -> list[sv.Detections]:
     return out
 
 
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "bytetrack-library": ("bytetrack", {"engine": "library"}),
+}
+"""Extra rows: a name for ``--trackers`` -> (tracker, parameters)."""
+
+
 def time_tracker(name: str, dets: list[sv.Detections], warmup: int) -> float:
     """Mean milliseconds per ``update`` over the frames after ``warmup``."""
-    trk = make_tracker(name, fps=FPS)
+    base, params = VARIANTS.get(name, (name, {}))
+    trk = make_tracker(base, fps=FPS, **params)
     for d in dets[:warmup]:
         trk.update(d)
     t0 = time.perf_counter()
@@ -75,7 +83,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=150, help="timed frames per run")
     ap.add_argument("--warmup", type=int, default=20, help="untimed frames before timing")
     ap.add_argument("--repeat", type=int, default=3, help="runs per setting; the best is kept")
-    ap.add_argument("--trackers", default=",".join(sorted(TRACKERS)))
+    ap.add_argument("--trackers", default=",".join([*sorted(TRACKERS), *VARIANTS]),
+                    help="tracker names, plus bytetrack-library (ByteTrack on the library engine)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -23,11 +23,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import supervision as sv
-from trackers.core.base import BaseTracker
 
 from vtrack.errors import ConfigError
 
@@ -41,6 +41,21 @@ UNTRACKED = -1
 
 _ALL_CLASSES = -1
 """Key of the single library tracker when ``per_class`` is off."""
+
+
+class Engine(Protocol):
+    """What :class:`LibraryTracker` needs of one per-class tracker: a ``trackers`` library tracker or
+    :class:`~vtrack.trackers.byte_engine.PaperByteTrackEngine`.
+
+    ``update`` returns rows that carry the input's ``data`` columns (in any order, possibly fewer) with
+    ``tracker_id`` (``-1`` for unconfirmed); ``tracks`` holds every live track, each with a
+    ``tracker_id``.
+    """
+
+    @property
+    def tracks(self) -> Sequence[Any]: ...
+
+    def update(self, detections: sv.Detections, frame: np.ndarray | None = None) -> sv.Detections: ...
 
 
 class LibraryTracker:
@@ -61,7 +76,7 @@ class LibraryTracker:
 
     def __init__(
         self,
-        factory: Callable[[], BaseTracker],
+        factory: Callable[[], Engine],
         *,
         per_class: bool = True,
         min_confidence: float = 0.0,
@@ -69,12 +84,13 @@ class LibraryTracker:
         drop_idle_engines: bool = True,
     ) -> None:
         self._factory = factory
+        self._frames_seen = 0
         factory()  # build one now so bad library parameters fail here, not at the first detection
         self.per_class = per_class
         self.min_confidence = float(min_confidence)
         self._pass_frame = pass_frame
         self._drop_idle = drop_idle_engines
-        self._engines: dict[int, BaseTracker] = {}
+        self._engines: dict[int, Engine] = {}
         # class key -> {library tracker ID -> vtrack ID}, only for tracks the library still holds.
         self._ids: dict[int, dict[int, int]] = {}
         self._next_id = 1
@@ -110,13 +126,14 @@ class LibraryTracker:
             rows = np.flatnonzero(usable & (keys == key)) if n else np.empty(0, dtype=np.int64)
             self._update_engine(key, detections, rows, frame, ids)
 
-        out = dataclasses.replace(detections, tracker_id=ids, data=dict(detections.data))
-        return out
+        self._frames_seen += 1
+        return dataclasses.replace(detections, tracker_id=ids, data=dict(detections.data))
 
     def reset(self) -> None:
         """Forget every track. IDs keep counting up: none is ever handed out twice."""
         self._engines.clear()
         self._ids.clear()
+        self._frames_seen = 0
         logger.debug("tracker reset; next ID stays %d", self._next_id)
 
     # ------------------------------------------------------------------ introspection
@@ -124,6 +141,11 @@ class LibraryTracker:
     def next_id(self) -> int:
         """The ID the next confirmed track will get."""
         return self._next_id
+
+    @property
+    def frames_seen(self) -> int:
+        """Frames given to :meth:`update` since construction or the last :meth:`reset`."""
+        return self._frames_seen
 
     @property
     def live_track_count(self) -> int:
@@ -208,7 +230,10 @@ def lost_track_frames(lost_track_seconds: float, fps: float) -> int:
     return max(0, math.ceil(lost_track_seconds * fps - 1e-9))
 
 
-def set_lost_buffer(engine: BaseTracker, frames: int, seconds: float) -> BaseTracker:
+_E = TypeVar("_E")
+
+
+def set_lost_buffer(engine: _E, frames: int, seconds: float) -> _E:
     """Set a library tracker's lost-track buffer to exactly ``frames`` (its own knob is in 30 fps units).
 
     Args:
@@ -220,6 +245,6 @@ def set_lost_buffer(engine: BaseTracker, frames: int, seconds: float) -> BaseTra
     Returns:
         ``engine``, for chaining in factories.
     """
-    engine.maximum_frames_without_update = int(frames)
-    engine.maximum_time_without_update = float(seconds)
+    setattr(engine, "maximum_frames_without_update", int(frames))  # noqa: B010 (library attribute)
+    setattr(engine, "maximum_time_without_update", float(seconds))  # noqa: B010
     return engine

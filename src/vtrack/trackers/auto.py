@@ -14,6 +14,11 @@ The choice is made from the global motion of the first frames of the stream:
   frame width, is compared with :data:`DEFAULT_MOTION_THRESHOLD` per frame (per frame *reaching the
   tracker*, i.e. after ``--stride``): above it BoT-SORT with CMC is used, else ByteTrack. The
   choice and the reason are logged and kept in :attr:`AutoTracker.decision`.
+* **Short clips.** When the first :data:`DEFAULT_EARLY_DECISION_FRAMES` estimates all lie clearly on
+  one side of the threshold (by :data:`EARLY_MARGIN`), the decision is taken then (frame 4), so a clip
+  shorter than the full window still gets IDs (the 8-frame street clip of ../shared/media did not get
+  any before). A clip that ends before any decision (under 4 frames, or ambiguous motion) gets no
+  IDs: use an explicit ``tracker`` for such inputs.
 * **Rows and IDs.** Until the decision both candidates are fed every frame (in shadow) and
   :meth:`AutoTracker.update` returns the rows in input order with ``tracker_id = -1`` (as for any
   track not confirmed yet). At the decision the loser is dropped and the winner, which has seen
@@ -50,6 +55,15 @@ DEFAULT_MOTION_THRESHOLD = 0.001
 """Median global motion, as a fraction of the frame width per tracker frame, above which the camera
 counts as moving (1.0 px at 1000 px wide). Measured on ../shared/media/video (first 8 pairs, stride 1
 and 2): fixed cameras 0.0003-0.0006, moving ones 0.0014 (dashcam, stride 1) and up."""
+DEFAULT_EARLY_DECISION_FRAMES = 3
+"""Motion estimates after which ``auto`` decides early when every one of them is clearly on the same
+side of the threshold (see :data:`EARLY_MARGIN`), so short clips get IDs from their 4th frame."""
+EARLY_MARGIN = 1.5
+"""An early decision needs every estimate below ``threshold / EARLY_MARGIN`` (fixed) or above
+``threshold * EARLY_MARGIN`` (moving). Measured on the first 3 pairs of ../shared/media/video: fixed
+cameras 0.00-0.30 x 0.001 x width, the panning aerial clip 5-6; the dusk dashcam starts with two
+still pairs (0.29, 0.16) and then a jump (145), and the day dashcam and the onboard clip start near
+1.4, so these wait for the full window."""
 _MAX_CORNERS = 300
 _MIN_POINTS = 12
 
@@ -150,6 +164,8 @@ class AutoTracker:
         decision_frames: motion estimates (frame pairs) to decide from (``>= 1``).
         motion_threshold: median motion (fraction of the frame width per tracker frame) above which
             the camera counts as moving.
+        early_decision_frames: decide after this many estimates when all are clearly on one side of
+            the threshold (``0``: always wait for ``decision_frames``).
         **params: passed to both candidates (only parameters both accept).
     """
 
@@ -161,10 +177,14 @@ class AutoTracker:
         per_class: bool = True,
         decision_frames: int = DEFAULT_DECISION_FRAMES,
         motion_threshold: float = DEFAULT_MOTION_THRESHOLD,
+        early_decision_frames: int = DEFAULT_EARLY_DECISION_FRAMES,
         **params: Any,
     ) -> None:
         if decision_frames < 1:
             raise TypeError(f"decision_frames must be >= 1, got {decision_frames}")
+        if early_decision_frames < 0:
+            raise TypeError(f"early_decision_frames must be >= 0, got {early_decision_frames}")
+        self.early_decision_frames = int(early_decision_frames)
         self.decision_frames = int(decision_frames)
         self.motion_threshold = float(motion_threshold)
         self._width = 0
@@ -214,7 +234,7 @@ class AutoTracker:
             self._estimates += 1
             if motion is not None:
                 self._motions.append(motion)
-            if len(self._motions) >= self.decision_frames or self._frames_seen > 3 * self.decision_frames:
+            if self._window_done():
                 self._decide_from_motion()
         if self._chosen is not None:
             # Decided on this frame: the winner has seen every earlier frame; this one is its next.
@@ -233,11 +253,28 @@ class AutoTracker:
             for cand in self._candidates.values():
                 cand.reset()
 
+    def _early_verdict(self) -> bool:
+        """Whether the estimates so far are enough for an early decision (all clearly one side)."""
+        n = len(self._motions)
+        if self.early_decision_frames == 0 or n < self.early_decision_frames or n >= self.decision_frames:
+            return False
+        m = np.asarray(self._motions)
+        limit = self.motion_threshold * self._width
+        return bool((m < limit / EARLY_MARGIN).all() or (m > limit * EARLY_MARGIN).all())
+
+    def _window_done(self) -> bool:
+        return (
+            len(self._motions) >= self.decision_frames
+            or self._frames_seen > 3 * self.decision_frames
+            or self._early_verdict()
+        )
+
     def _decide_from_motion(self) -> None:
         if not self._motions:
             self._decide("bytetrack", None, f"no trackable texture in {self._frames_seen} frames")
             return
         motion = float(np.median(self._motions))
+        early = len(self._motions) < self.decision_frames
         limit = self.motion_threshold * self._width
         moving = motion > limit
         verdict = "moving camera" if moving else "fixed camera"
@@ -246,7 +283,8 @@ class AutoTracker:
             "botsort" if moving else "bytetrack",
             motion,
             f"{verdict}: median global motion {motion:.2f} px/frame {cmp} {limit:.2f} "
-            f"({self.motion_threshold:g} x width {self._width}) over {len(self._motions)} frame pairs",
+            f"({self.motion_threshold:g} x width {self._width}) over {len(self._motions)} frame pairs"
+            + (" (early: every pair clearly on one side)" if early else ""),
         )
 
     def _decide(self, used: UsedTracker, motion: float | None, reason: str) -> None:

@@ -10,7 +10,11 @@ from trackers import CMC
 from vtrack.errors import ConfigError
 from vtrack.job import tracker_summary
 from vtrack.trackers import AutoTracker, BoTSORT, ByteTrack, Tracker, make_tracker
-from vtrack.trackers.auto import DEFAULT_DECISION_FRAMES, CameraMotionEstimator
+from vtrack.trackers.auto import (
+    DEFAULT_DECISION_FRAMES,
+    DEFAULT_EARLY_DECISION_FRAMES,
+    CameraMotionEstimator,
+)
 
 FPS = 30.0
 W, H = 320, 240
@@ -66,9 +70,21 @@ def test_picks_tracker_from_camera_motion(shift: tuple[float, float], expected: 
     }
 
 
-@pytest.mark.parametrize("shift", [(0.0, 0.0), (3.0, 0.0)])
-def test_rows_aligned_and_ids_start_after_decision(shift: tuple[float, float]) -> None:
-    trk = make_tracker("auto", fps=FPS)
+@pytest.mark.parametrize(
+    ("shift", "early", "decided_at"),
+    [
+        # Clear motion (or none): decided early, on the frame that brings the 3rd estimate.
+        ((0.0, 0.0), DEFAULT_EARLY_DECISION_FRAMES, DEFAULT_EARLY_DECISION_FRAMES),
+        ((3.0, 0.0), DEFAULT_EARLY_DECISION_FRAMES, DEFAULT_EARLY_DECISION_FRAMES),
+        # Early decisions off: the full window.
+        ((0.0, 0.0), 0, DEFAULT_DECISION_FRAMES),
+        ((3.0, 0.0), 0, DEFAULT_DECISION_FRAMES),
+    ],
+)
+def test_rows_aligned_and_ids_start_after_decision(
+    shift: tuple[float, float], early: int, decided_at: int
+) -> None:
+    trk = make_tracker("auto", fps=FPS, early_decision_frames=early)
     assert isinstance(trk, Tracker)
     seen: list[tuple[int, ...]] = []
     for i in range(DEFAULT_DECISION_FRAMES + 10):
@@ -78,7 +94,7 @@ def test_rows_aligned_and_ids_start_after_decision(shift: tuple[float, float]) -
         np.testing.assert_array_equal(out.xyxy, d.xyxy)
         np.testing.assert_array_equal(out.class_id, d.class_id)
         assert out.tracker_id is not None and out.tracker_id.dtype == np.int64
-        if i < DEFAULT_DECISION_FRAMES:  # deciding: nothing confirmed yet
+        if i < decided_at:  # deciding: nothing confirmed yet
             assert (out.tracker_id == -1).all()
         else:  # the winner has tracked from frame 0: every person has an ID on the decision frame
             assert (out.tracker_id > 0).all()
@@ -90,6 +106,45 @@ def test_rows_aligned_and_ids_start_after_decision(shift: tuple[float, float]) -
     later = trk.update(people(0), scene(0, shift))
     later = trk.update(people(1), scene(1, shift))
     assert later.tracker_id is not None and int(later.tracker_id.min()) > max(ids)
+
+
+def test_short_clip_gets_ids() -> None:
+    """A clip shorter than the decision window (the 8-frame street clip) still gets IDs."""
+    trk = AutoTracker(fps=3.0)
+    got: list[int] = []
+    for i in range(DEFAULT_DECISION_FRAMES):  # 8 frames = 7 estimates: the full window never fills
+        out = trk.update(people(i), scene(i, (0.0, 0.0)))
+        got.append(int(np.count_nonzero(np.asarray(out.tracker_id) > 0)))
+    assert trk.decision is not None and trk.decision.used == "bytetrack"
+    assert trk.decision.frames == DEFAULT_EARLY_DECISION_FRAMES and "early" in trk.decision.reason
+    assert got[:DEFAULT_EARLY_DECISION_FRAMES] == [0] * DEFAULT_EARLY_DECISION_FRAMES
+    rest = DEFAULT_DECISION_FRAMES - DEFAULT_EARLY_DECISION_FRAMES
+    assert got[DEFAULT_EARLY_DECISION_FRAMES:] == [3] * rest
+
+
+def _shifts(per_frame_dx: list[float]) -> list[np.ndarray]:
+    """Frames of the textured scene moved by the given horizontal steps (px) between frames."""
+    x = np.concatenate([[0.0], np.cumsum(per_frame_dx)])
+    return [np.ascontiguousarray(_TEXTURE[60 : 60 + H, 60 + round(v) : 60 + round(v) + W]) for v in x]
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        # Two still pairs then driving (the dusk dashcam's start): no early "fixed" verdict.
+        ([0, 0, 4, 4, 4, 4, 4, 4], "botsort"),
+        # Still and moving pairs alternating: no early verdict; the median (0.5 px > 0.32 px) decides.
+        ([0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0], "botsort"),
+    ],
+)
+def test_mixed_evidence_waits_for_the_full_window(steps: list[float], expected: str) -> None:
+    trk = AutoTracker(fps=FPS)
+    for i, f in enumerate(_shifts(steps)):
+        trk.update(people(i), f)
+        if i < DEFAULT_DECISION_FRAMES:
+            assert trk.decision is None, f"decided early at frame {i}: {trk.decision}"
+    assert trk.decision is not None and trk.decision.used == expected
+    assert trk.decision.frames == DEFAULT_DECISION_FRAMES
 
 
 @pytest.mark.parametrize(
@@ -148,3 +203,5 @@ def test_camera_motion_estimator_scales_to_full_size() -> None:
 def test_bad_parameters_are_config_errors() -> None:
     with pytest.raises(ConfigError):
         make_tracker("auto", fps=FPS, decision_frames=0)
+    with pytest.raises(ConfigError):
+        make_tracker("auto", fps=FPS, early_decision_frames=-1)

@@ -178,10 +178,30 @@ def test_confidence_none_is_tracked() -> None:
     assert out.tracker_id is not None and sorted(out.tracker_id.tolist()) == [1, 2]
 
 
-def test_new_track_confirmed_on_second_frame() -> None:
+@pytest.mark.parametrize(
+    ("engine", "visible", "expected"),
+    [
+        # The paper confirms the tracks of a stream's first frame at once ...
+        ("paper", [True, True, True], [1, 1, 1]),
+        # ... any later track on its second consecutive match.
+        ("paper", [False, True, True, True], [-1, 1, 1]),
+        ("library", [True, True, True], [-1, 1, 1]),
+        ("library", [False, True, True, True], [-1, 1, 1]),
+    ],
+)
+def test_new_track_confirmed_on_second_frame(engine: str, visible: list[bool], expected: list[int]) -> None:
+    tracker = make_tracker(fps=FPS, engine=engine)
+    assert run_static(tracker, visible) == expected
+
+
+def test_class_appearing_mid_stream_is_not_confirmed_at_once() -> None:
+    """First-frame confirmation is the stream's first frame, not a class engine's first frame."""
     tracker = make_tracker(fps=FPS)
-    ids = run_static(tracker, [True, True, True])
-    assert ids == [-1, 1, 1]
+    tracker.update(dets([box_at(300, 300)], cls=[0]))
+    both = dets([box_at(300, 300), box_at(100, 100)], cls=[0, 1])
+    first, second = tracker.update(both), tracker.update(both)
+    assert first.tracker_id is not None and second.tracker_id is not None
+    assert first.tracker_id[1] == -1 and second.tracker_id[1] > 0
 
 
 # -------------------------------------------------------------------------------- lost buffer
@@ -270,8 +290,8 @@ def test_reset_forgets_tracks() -> None:
     tracker.reset()
     assert isinstance(tracker, LibraryTracker) and tracker.state_size["tracks"] == 0
     second = run_static(tracker, [True] * 3)
-    assert first == [-1, 1, 1]
-    assert second == [-1, 2, 2]
+    assert first == [1, 1, 1]  # the first frame of a stream confirms at once (paper engine) ...
+    assert second == [2, 2, 2]  # ... also the first frame after reset()
 
 
 # ------------------------------------------------------------------------------------- per class

@@ -1,0 +1,430 @@
+"""ByteTrack's association as the paper's official code does it (Zhang et al., ECCV 2022).
+
+:class:`PaperByteTrackEngine` is one per-class engine behind :class:`~vtrack.trackers.adapter.LibraryTracker`
+(same duck type as a ``trackers`` library tracker: ``update(detections)`` and ``tracks``). It follows
+``ifzhang/ByteTrack : yolox/tracker/byte_tracker.py`` step by step:
+
+1. Split boxes: high ``score > track_thresh``; low ``low_thresh < score <= track_thresh`` (the adapter
+   already drops boxes below ``low_thresh``).
+2. First association: high boxes against confirmed tracks, tracked *and* lost, after a Kalman predict.
+   Cost ``1 - IoU``, fused with the detection score (``1 - IoU * score``, the paper's MOT17 setting);
+   optimal assignment with a cost limit ``match_thresh`` (0.8: fused similarity above 0.2).
+3. Second association: low boxes against the confirmed tracks left over that were *tracked* on the
+   previous frame (not the lost ones), plain ``1 - IoU`` with limit 0.5 (IoU above 0.5). Tracked
+   tracks still unmatched become lost.
+4. Unconfirmed tracks (started on the previous frame) against the high boxes left over, fused cost,
+   limit 0.7; unmatched unconfirmed tracks are removed at once.
+5. New tracks from high boxes left over with ``score >= det_thresh`` (``track_thresh + 0.1``).
+6. Lost tracks older than ``max_time_lost`` frames are removed; a tracked/lost pair closer than IoU
+   0.85 loses its younger member (``remove_duplicate_stracks``).
+
+The Kalman filter is the paper's (DeepSORT's): state ``(x, y, a, h, vx, vy, va, vh)`` (centre, aspect
+w/h, height), noise standard deviations proportional to the height (position 1/20, velocity 1/160),
+and ``vh`` zeroed before predicting a lost track.
+
+Each step can be switched to the ``trackers`` 2.6 library's behaviour (arguments below) so the effect
+of every deviation can be measured (``bench/tracker_sweep.py paper``). Differences kept on purpose:
+boxes are ``x1, y1, x2, y2`` with IoU without the ``+1`` pixel of ``cython_bbox``; removed tracks are
+not kept in a ``removed_stracks`` list (it grows forever in the original); IDs are given when a
+track is confirmed (the adapter re-numbers them anyway).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import supervision as sv
+from scipy.optimize import linear_sum_assignment
+
+KalmanName = Literal["xyah", "xyxy"]
+AssignmentName = Literal["limit", "threshold"]
+
+_STD_POS = 1.0 / 20.0
+_STD_VEL = 1.0 / 160.0
+_DUPLICATE_IOU_DISTANCE = 0.15
+_MIN_HEIGHT = 1.0
+"""Height (px) below which the height-scaled noise stops shrinking (a degenerate box would make the
+innovation covariance singular)."""
+_F8 = np.eye(8)
+_F8[:4, 4:] = np.eye(4)
+_H8 = np.eye(4, 8)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU.
+
+    Args:
+        a: ``(N, 4)`` float ``x1, y1, x2, y2``.
+        b: ``(M, 4)`` float ``x1, y1, x2, y2``.
+
+    Returns:
+        ``(N, M)`` float64 IoU in ``[0, 1]``.
+    """
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    a = np.asarray(a, dtype=np.float64)[:, None, :]
+    b = np.asarray(b, dtype=np.float64)[None, :, :]
+    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = iw * ih
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    union = area_a + area_b - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def assign(
+    cost: np.ndarray, limit: float, how: AssignmentName = "limit"
+) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """Optimal assignment of rows to columns, leaving pairs above ``limit`` unmatched.
+
+    Args:
+        cost: ``(N, M)`` float costs.
+        limit: largest cost of a match.
+        how: ``"limit"``: ``lap.lapjv(cost, extend_cost=True, cost_limit=limit)`` as the paper (the
+            assignment itself may leave a row unmatched at cost ``limit / 2`` per side, so one weak pair
+            never forces others apart); ``"threshold"``: the library's way, the optimal assignment of
+            all pairs, then pairs above the limit dropped.
+
+    Returns:
+        Matches ``(row, col)``, unmatched rows, unmatched columns (sorted).
+    """
+    n, m = cost.shape
+    if n == 0 or m == 0:
+        return [], list(range(n)), list(range(m))
+    # lapjv's cost limit extends the matrix to (n + m) square with limit / 2 for "unmatched" on each
+    # side; leaving a row and a column unmatched then costs ``limit``, exactly as pairing them at a
+    # cost capped to ``limit``, so the capped rectangular problem has the same optimum (and is
+    # cheaper to solve).
+    rows, cols = linear_sum_assignment(np.minimum(cost, limit) if how == "limit" else cost)
+    pairs = [(int(r), int(c)) for r, c in zip(rows, cols, strict=True)]
+    matches = [(r, c) for r, c in pairs if cost[r, c] < limit]
+    mr = {r for r, _ in matches}
+    mc = {c for _, c in matches}
+    return matches, [r for r in range(n) if r not in mr], [c for c in range(m) if c not in mc]
+
+
+class _Kalman:
+    """Constant-velocity Kalman filter on a box; ``xyah`` (paper) or ``xyxy`` (the library's)."""
+
+    def __init__(self, kind: KalmanName, box: np.ndarray, motion_scale: float = 1.0) -> None:
+        self.kind = kind
+        self.motion_scale = motion_scale
+        z = self._measure(box)
+        self.mean = np.concatenate([z, np.zeros(4)])
+        if kind == "xyah":
+            h = max(float(z[3]), _MIN_HEIGHT)
+            v = _STD_VEL * motion_scale
+            std = [2 * _STD_POS * h, 2 * _STD_POS * h, 1e-2, 2 * _STD_POS * h,
+                   10 * v * h, 10 * v * h, 1e-5, 10 * v * h]  # fmt: skip
+            self.cov = np.diag(np.square(std))
+        else:
+            self.cov = np.eye(8)
+
+    def _measure(self, box: np.ndarray) -> np.ndarray:
+        x1, y1, x2, y2 = (float(v) for v in box)
+        if self.kind == "xyxy":
+            return np.array([x1, y1, x2, y2])
+        w, h = x2 - x1, y2 - y1
+        return np.array([x1 + w / 2, y1 + h / 2, w / max(h, 1e-6), h])
+
+    def predict(self, *, freeze_height: bool = False) -> None:
+        mean = self.mean.copy()
+        if self.kind == "xyah":
+            if freeze_height:
+                mean[7] = 0.0
+            h = max(float(mean[3]), _MIN_HEIGHT)
+            v = _STD_VEL * self.motion_scale
+            std = [_STD_POS * h, _STD_POS * h, 1e-2, _STD_POS * h, v * h, v * h, 1e-5, v * h]
+            q = np.diag(np.square(std))
+        else:
+            q = 0.01 * np.eye(8)
+        self.mean = _F8 @ mean
+        self.cov = _F8 @ self.cov @ _F8.T + q
+
+    def update(self, box: np.ndarray) -> None:
+        z = self._measure(box)
+        if self.kind == "xyah":
+            h = max(float(self.mean[3]), _MIN_HEIGHT)
+            r = np.diag(np.square([_STD_POS * h, _STD_POS * h, 1e-1, _STD_POS * h]))
+        else:
+            r = 0.1 * np.eye(4)
+        s = _H8 @ self.cov @ _H8.T + r
+        k = np.linalg.solve(s, _H8 @ self.cov).T
+        self.mean = self.mean + k @ (z - _H8 @ self.mean)
+        self.cov = self.cov - k @ s @ k.T
+
+    def box(self) -> np.ndarray:
+        m = self.mean
+        if self.kind == "xyxy":
+            return m[:4].copy()
+        h = m[3]
+        w = m[2] * h
+        return np.array([m[0] - w / 2, m[1] - h / 2, m[0] + w / 2, m[1] + h / 2])
+
+
+def predict_all(kfs: list[_Kalman], freeze: list[bool]) -> None:
+    """Kalman predict of many filters of one kind at once (the official ``multi_predict``).
+
+    Args:
+        kfs: filters, all of the same kind.
+        freeze: per filter, zero the height velocity first (lost tracks, as the official code).
+    """
+    if not kfs:
+        return
+    mean = np.stack([k.mean for k in kfs])  # (k, 8)
+    cov = np.stack([k.cov for k in kfs])  # (k, 8, 8)
+    if kfs[0].kind == "xyah":
+        mean[np.asarray(freeze, dtype=bool), 7] = 0.0
+        h = np.maximum(mean[:, 3:4], _MIN_HEIGHT)
+        pos, vel = _STD_POS * h, _STD_VEL * kfs[0].motion_scale * h
+        std = np.concatenate(
+            [pos, pos, np.full_like(h, 1e-2), pos, vel, vel, np.full_like(h, 1e-5), vel], axis=1
+        )
+        q = np.zeros_like(cov)
+        q[:, np.arange(8), np.arange(8)] = np.square(std)
+    else:
+        q = np.broadcast_to(0.01 * np.eye(8), cov.shape)
+    mean = mean @ _F8.T
+    cov = _F8 @ cov @ _F8.T + q
+    for i, k in enumerate(kfs):
+        k.mean, k.cov = mean[i], cov[i]
+
+
+def update_all(kfs: list[_Kalman], boxes: np.ndarray) -> None:
+    """Kalman update of many filters of one kind at once.
+
+    Args:
+        kfs: filters, all of the same kind.
+        boxes: ``(k, 4)`` float ``x1, y1, x2, y2``, one per filter.
+    """
+    if not kfs:
+        return
+    mean = np.stack([k.mean for k in kfs])
+    cov = np.stack([k.cov for k in kfs])
+    z = np.stack([k._measure(b) for k, b in zip(kfs, boxes, strict=True)])  # (k, 4)
+    if kfs[0].kind == "xyah":
+        h = np.maximum(mean[:, 3], _MIN_HEIGHT)
+        std = np.stack([_STD_POS * h, _STD_POS * h, np.full_like(h, 1e-1), _STD_POS * h], axis=1)
+        r = np.zeros((len(kfs), 4, 4))
+        r[:, np.arange(4), np.arange(4)] = np.square(std)
+    else:
+        r = np.broadcast_to(0.1 * np.eye(4), (len(kfs), 4, 4))
+    s = cov[:, :4, :4] + r
+    gain = cov[:, :, :4] @ np.linalg.inv(s)  # (k, 8, 4)
+    mean = mean + (gain @ (z - mean[:, :4])[:, :, None])[:, :, 0]
+    cov = cov - gain @ s @ gain.transpose(0, 2, 1)
+    for i, k in enumerate(kfs):
+        k.mean, k.cov = mean[i], cov[i]
+
+
+@dataclass
+class PaperTrack:
+    """One track of :class:`PaperByteTrackEngine` (bounded: a filter and a few counters)."""
+
+    kf: _Kalman
+    start_frame: int
+    end_frame: int
+    hits: int = 1
+    tracked: bool = True
+    confirmed: bool = False
+    tracker_id: int = -1
+    box: np.ndarray = field(default_factory=lambda: np.zeros(4))
+
+
+class PaperByteTrackEngine:
+    """One class's ByteTrack, as the official code (see the module docstring).
+
+    Args:
+        track_thresh: high/low split (high: ``score > track_thresh``).
+        det_thresh: least score of a box that starts a track.
+        match_thresh: cost limit of the first association (``1 - fused IoU``).
+        second_match_thresh: cost limit of the low-score association (``1 - IoU``).
+        unconfirmed_match_thresh: cost limit for unconfirmed tracks.
+        max_time_lost: frames a lost track is kept.
+        min_hits: matches (the first box included) before a track is confirmed; 2 in the paper.
+        fuse_score: multiply IoU by the detection score in the first and unconfirmed associations.
+        kalman: ``"xyah"`` (paper) or ``"xyxy"`` (library: corners, constant noise).
+        second_stage_lost: also offer lost tracks to low boxes (library; the paper offers tracked only).
+        separate_unconfirmed: match unconfirmed tracks after the two stages (paper); otherwise they
+            join the first association with the confirmed ones (library).
+        assignment: ``"limit"`` (paper, ``lapjv`` cost limit) or ``"threshold"`` (library).
+        remove_duplicates: drop the younger of a tracked/lost pair with IoU above 0.85 (paper).
+        activate_first_frame: confirm tracks on the engine's first frame at once (paper).
+        motion_scale: multiplies the Kalman filter's velocity noise (initial and per step). The
+            paper's weights assume 30 fps; at ``fps`` frames per second reaching the tracker an object
+            moves ``30 / fps`` times as far per frame, so :class:`~vtrack.trackers.bytetrack.ByteTrack`
+            passes ``max(1, 30 / fps)``.
+    """
+
+    def __init__(
+        self,
+        *,
+        track_thresh: float = 0.5,
+        det_thresh: float = 0.6,
+        match_thresh: float = 0.8,
+        second_match_thresh: float = 0.5,
+        unconfirmed_match_thresh: float = 0.7,
+        max_time_lost: int = 30,
+        min_hits: int = 2,
+        fuse_score: bool = True,
+        kalman: KalmanName = "xyah",
+        second_stage_lost: bool = False,
+        separate_unconfirmed: bool = True,
+        assignment: AssignmentName = "limit",
+        remove_duplicates: bool = True,
+        activate_first_frame: bool = False,
+        motion_scale: float = 1.0,
+    ) -> None:
+        if kalman not in ("xyah", "xyxy"):
+            raise ValueError(f"kalman must be 'xyah' or 'xyxy', got {kalman!r}")
+        if assignment not in ("limit", "threshold"):
+            raise ValueError(f"assignment must be 'limit' or 'threshold', got {assignment!r}")
+        self.track_thresh = track_thresh
+        self.det_thresh = det_thresh
+        self.match_thresh = match_thresh
+        self.second_match_thresh = second_match_thresh
+        self.unconfirmed_match_thresh = unconfirmed_match_thresh
+        self.max_time_lost = int(max_time_lost)
+        self.min_hits = int(min_hits)
+        self.fuse_score = fuse_score
+        self.kalman: KalmanName = kalman
+        self.second_stage_lost = second_stage_lost
+        self.separate_unconfirmed = separate_unconfirmed
+        self.assignment: AssignmentName = assignment
+        self.remove_duplicates = remove_duplicates
+        self.activate_first_frame = activate_first_frame
+        self.motion_scale = float(motion_scale)
+        self.tracks: list[PaperTrack] = []
+        self.frame_id = 0
+        self._next_id = 0
+
+    def _cost(
+        self, tracks: list[PaperTrack], boxes: np.ndarray, scores: np.ndarray, fuse: bool
+    ) -> np.ndarray:
+        iou = iou_matrix(np.array([t.box for t in tracks]).reshape(-1, 4), boxes)
+        if fuse and self.fuse_score:
+            iou = iou * scores[None, :]
+        return 1.0 - iou
+
+    def _hit(self, pairs: list[tuple[PaperTrack, np.ndarray]]) -> None:
+        update_all([t.kf for t, _ in pairs], np.array([b for _, b in pairs]).reshape(-1, 4))
+        for t, _ in pairs:
+            t.box = t.kf.box()
+            t.end_frame = self.frame_id
+            t.tracked = True
+            t.hits += 1
+            if not t.confirmed and t.hits >= self.min_hits:
+                t.confirmed = True
+                t.tracker_id = self._next_id
+                self._next_id += 1
+
+    def update(self, detections: sv.Detections, frame: np.ndarray | None = None) -> sv.Detections:
+        """Track one frame.
+
+        Args:
+            detections: ``N`` rows, ``xyxy`` ``(N, 4)`` float, ``confidence`` ``(N,)`` (``None``: all 1).
+            frame: unused (no camera-motion compensation).
+
+        Returns:
+            The same rows (same order) with ``tracker_id`` ``(N,)`` int: the engine's ID for rows of
+            confirmed tracks matched on this frame, ``-1`` otherwise.
+        """
+        self.frame_id += 1
+        n = len(detections)
+        boxes = np.asarray(detections.xyxy, dtype=np.float64).reshape(-1, 4)
+        scores = (np.ones(n) if detections.confidence is None
+                  else np.asarray(detections.confidence, dtype=np.float64).reshape(-1))  # fmt: skip
+        out_ids = np.full(n, -1, dtype=np.int64)
+        owner: dict[int, PaperTrack] = {}
+
+        high = np.flatnonzero(scores > self.track_thresh)
+        low = np.flatnonzero(scores <= self.track_thresh)
+
+        confirmed = [t for t in self.tracks if t.confirmed]
+        unconfirmed = [t for t in self.tracks if not t.confirmed]
+        pool = confirmed if self.separate_unconfirmed else list(self.tracks)
+        predicted = confirmed if self.separate_unconfirmed else confirmed + unconfirmed
+        predict_all([t.kf for t in predicted], [not t.tracked for t in predicted])
+        for t in predicted:
+            t.box = t.kf.box()
+
+        # First association: high boxes, all confirmed tracks (tracked and lost).
+        cost = self._cost(pool, boxes[high], scores[high], fuse=True)
+        matches, u_track, u_high = assign(cost, self.match_thresh, self.assignment)
+        self._hit([(pool[r], boxes[high[c]]) for r, c in matches])
+        owner.update({int(high[c]): pool[r] for r, c in matches})
+
+        # Second association: low boxes, leftover tracks that were tracked (paper) or all leftovers.
+        was_tracked = {id(t) for t in pool if t.tracked}
+        rest = [pool[i] for i in u_track
+                if (pool[i].confirmed or not self.separate_unconfirmed)
+                and (self.second_stage_lost or id(pool[i]) in was_tracked)]  # fmt: skip
+        cost = self._cost(rest, boxes[low], scores[low], fuse=False)
+        matches, _, _ = assign(cost, self.second_match_thresh, self.assignment)
+        self._hit([(rest[r], boxes[low[c]]) for r, c in matches])
+        owner.update({int(low[c]): rest[r] for r, c in matches})
+        matched_now = {id(t) for t in owner.values()}
+        for t in pool:
+            if id(t) not in matched_now and t.confirmed:
+                t.tracked = False
+
+        # Unconfirmed tracks: leftover high boxes.
+        removed: set[int] = set()
+        left_high = high[u_high]
+        if self.separate_unconfirmed:
+            cost = self._cost(unconfirmed, boxes[left_high], scores[left_high], fuse=True)
+            matches, u_unc, u_left = assign(cost, self.unconfirmed_match_thresh, self.assignment)
+            self._hit([(unconfirmed[r], boxes[left_high[c]]) for r, c in matches])
+            owner.update({int(left_high[c]): unconfirmed[r] for r, c in matches})
+            removed |= {id(unconfirmed[i]) for i in u_unc}
+            left_high = left_high[u_left]
+        else:
+            removed |= {id(t) for t in unconfirmed if id(t) not in matched_now}
+
+        # New tracks.
+        first = self.activate_first_frame and self.frame_id == 1
+        for i in left_high.tolist():
+            if scores[i] < self.det_thresh:
+                continue
+            kf = _Kalman(self.kalman, boxes[i], self.motion_scale)
+            t = PaperTrack(kf, start_frame=self.frame_id, end_frame=self.frame_id)
+            t.box = t.kf.box()
+            if first or self.min_hits <= 1:
+                t.confirmed = True
+                t.tracker_id = self._next_id
+                self._next_id += 1
+                owner[i] = t
+            self.tracks.append(t)
+
+        # Lost-track removal and duplicates.
+        for t in self.tracks:
+            if not t.tracked and self.frame_id - t.end_frame > self.max_time_lost:
+                removed.add(id(t))
+        self.tracks = [t for t in self.tracks if id(t) not in removed]
+        if self.remove_duplicates:
+            self._remove_duplicates()
+
+        alive = {id(t) for t in self.tracks}
+        for row, t in owner.items():
+            if t.confirmed and id(t) in alive:
+                out_ids[row] = t.tracker_id
+        return dataclasses.replace(detections, tracker_id=out_ids)
+
+    def _remove_duplicates(self) -> None:
+        tracked = [t for t in self.tracks if t.tracked]
+        lost = [t for t in self.tracks if not t.tracked]
+        if not tracked or not lost:
+            return
+        dist = 1.0 - iou_matrix(np.array([t.box for t in tracked]), np.array([t.box for t in lost]))
+        drop: set[int] = set()
+        for p, q in zip(*np.nonzero(dist < _DUPLICATE_IOU_DISTANCE), strict=True):
+            a, b = tracked[int(p)], lost[int(q)]
+            if a.end_frame - a.start_frame > b.end_frame - b.start_frame:
+                drop.add(id(b))
+            else:
+                drop.add(id(a))
+        self.tracks = [t for t in self.tracks if id(t) not in drop]
