@@ -265,9 +265,11 @@ def ultralytics_track(cfg: BenchConfig, class_ids: list[int] | None) -> Result |
     python = cfg.ultralytics_python if cfg.ultralytics_python is not None else sys.executable
     if not python:
         return None
-    probe = subprocess.run([python, "-c", "import ultralytics"], capture_output=True, text=True, check=False)
-    if probe.returncode != 0:
-        log.warning("(d) skipped: ultralytics does not import in %s", python)
+    probe = subprocess.run(
+        [python, "-c", "import ultralytics, lap"], capture_output=True, text=True, check=False
+    )
+    if probe.returncode != 0:  # Ultralytics' track would try to pip-install lap at run time
+        log.warning("(d) skipped: ultralytics or lap missing in %s (pip install 'vtrack[bench]')", python)
         return None
     env = dict(os.environ, YOLO_OFFLINE="1")
     if tune_malloc():  # the same allocator settings as our variants get, so (b)/(d) compares pipelines
