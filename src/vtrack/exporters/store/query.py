@@ -21,6 +21,7 @@ from itertools import groupby
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from vtrack.analytics.aggregate import hour_start
 from vtrack.errors import ConfigError
 from vtrack.exporters.store.base import CountFilter, CountStore, StoredZoneEvent, utc
 from vtrack.types import Direction
@@ -191,9 +192,10 @@ class ZoneCountRow:
         max_occupancy: most tracks of the class present at once in the bucket; over several hours
             (and runs) the max of the hourly maxima.
         mean_occupancy: time-weighted mean of the tracks present, stored per UTC hour: given for hour
-            buckets read from the hourly rows (where a stream ran several times in one hour, the mean
-            of those runs' means), ``None`` for other buckets (hourly means cannot be combined
-            exactly without each hour's observed time) and when replayed from events.
+            buckets that are whole UTC hours (the stored hour's mean, also when the range starts
+            inside it; where a stream ran several times in one hour, the mean of those runs' means),
+            ``None`` for other buckets (hourly means cannot be combined exactly without each hour's
+            observed time).
         mean_dwell_seconds: mean dwell of the bucket's exits (over several hours, the hourly means
             weighted by their exits); ``None`` without exits.
     """
@@ -310,10 +312,14 @@ def query_zone_counts(
                 acc.exits += h.exits
                 acc.max_occupancy = max(acc.max_occupancy, h.max_occupancy)
                 acc.dwell(h.mean_dwell_seconds, h.exits)
-                if by == "hour":
-                    acc.occupancy_means.append(h.mean_occupancy)
     if source == "events":
         tally = _zone_tally_from_events(store, flt, by, zone_)
+    if by == "hour" and tally:  # the stored hourly means, for buckets that are whole UTC hours
+        whole = replace(flt, since=None if flt.since is None else hour_start(utc(flt.since)))
+        for h in store.zone_hourly(whole):
+            acc_ = tally.get((utc(h.hour), h.stream, h.zone, h.class_name))
+            if acc_ is not None:
+                acc_.occupancy_means.append(h.mean_occupancy)
     rows = [
         ZoneCountRow(b.astimezone(zone_), s, z, c, a.entries, a.exits, a.max_occupancy,
                      a.dwell_sum / a.dwell_n if a.dwell_n else None,
