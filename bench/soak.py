@@ -4,9 +4,9 @@ The clip is played again and again as one endless stream (frame numbers and time
 the tracker and line counters see a long live stream, not restarts); every exporter of ``vtrack run``
 writes as usual (events.jsonl, counts.csv, tracks.txt; the annotated video with ``--video``).
 RSS is logged every ``--interval`` seconds; at the end the growth after the warm-up is reported:
-flat means under 5 % (issue 6).
+flat means under 5 % (issue 6). The allocator is tuned as the CLI tunes it
+(:func:`vtrack.runtime.tune_malloc`; ``VTRACK_MALLOC_TUNE=0`` to soak without).
 
-    MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=134217728 \\
     .venv/bin/python bench/soak.py ../shared/media/video/bicycle_tracking_sample.mp4 \\
         --model ../shared/models/yolov8n.onnx --classes bicycle --line gate=400,250,400,650 \\
         --minutes 30 --json /tmp/soak.json
@@ -29,6 +29,7 @@ from vtrack.bench import rss_mb
 from vtrack.config import RunConfig, lines_from_flags
 from vtrack.detectors.onnx_yolo import YoloOnnxDetector, select_providers
 from vtrack.job import build_outputs
+from vtrack.runtime import tune_malloc
 from vtrack.stream.runner import Pipeline, plan_inference
 from vtrack.stream.sources import open_source
 from vtrack.trackers import make_tracker
@@ -85,6 +86,7 @@ def main() -> None:
     ap.add_argument("--video", action="store_true", help="also write the annotated video")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    tune_malloc()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name in ("vtrack",):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -39,8 +39,8 @@ def rtsp_cam(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         missing("GStreamer RTSP server not importable by /usr/bin/python3")
     port = free_port()
     cmd = [
-        SYSTEM_PYTHON, str(HERE / "rtsp_auth_server.py"), "--port", str(port), "--file", str(shared / CLIP),
-        "--user", USER, "--password", PASSWORD,
+        SYSTEM_PYTHON, str(HERE / "rtsp_server.py"), "--port", str(port), "--file", str(shared / CLIP),
+        "--user", USER, "--password", PASSWORD, "--no-shared",
     ]  # fmt: skip
     server = ServerProcess(cmd, tmp_path_factory.mktemp("rtsp-auth") / "server.log")
     server.start()
