@@ -116,6 +116,20 @@ def _split_classes(text: str | None, flag: str = "--classes") -> list[str] | Non
     return names
 
 
+def parse_start_time(text: str | None) -> datetime | None:
+    """``--start-time`` as a datetime (``None`` when not given).
+
+    Raises:
+        ConfigError: not an ISO 8601 time.
+    """
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as e:
+        raise ConfigError(f"--start-time {text!r} is not an ISO 8601 time: {e}") from e
+
+
 def build_run_config(config: Path | None, overrides: dict[str, Any]) -> RunConfig:
     """The config file (if any) with command-line flags applied on top.
 
@@ -204,12 +218,7 @@ def run(
     """Detect, track and count in a video file or image folder; write outputs to --out."""
     _setup_logging(verbose, quiet)
     try:
-        start = None
-        if start_time is not None:
-            try:
-                start = datetime.fromisoformat(start_time)
-            except ValueError as e:
-                raise ConfigError(f"--start-time {start_time!r} is not an ISO 8601 time: {e}") from e
+        start = parse_start_time(start_time)
         overrides: dict[str, Any] = {
             "source": source,
             "model.path": model,

@@ -10,7 +10,6 @@ rerun to resume), 1 internal error.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -137,16 +136,11 @@ def batch(
     _setup_logging(verbose, quiet)
     from vtrack.batch.inputs import expand_inputs
     from vtrack.batch.runner import BatchOptions, run_batch
-    from vtrack.cli import build_run_config
+    from vtrack.cli import build_run_config, parse_start_time
     from vtrack.config import lines_from_flags
 
     try:
-        start = None
-        if start_time is not None:
-            try:
-                start = datetime.fromisoformat(start_time)
-            except ValueError as e:
-                raise ConfigError(f"--start-time {start_time!r} is not an ISO 8601 time: {e}") from e
+        start = parse_start_time(start_time)
         overrides: dict[str, Any] = {
             "model.path": model,
             "model.imgsz": imgsz,
