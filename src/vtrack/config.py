@@ -65,6 +65,26 @@ class ModelConfig(_Strict):
         "default: 2 on a CPU with 2 or more cores (two 1-thread sessions beat one 2-thread session on "
         "2 cores), 1 on a GPU.",
     )
+    half: bool = Field(
+        False,
+        description="Half precision: TensorRT builds FP16 engines (`trt_fp16_enable`) when it runs the "
+        "model; other providers run the model in its own precision (export with `half` for an FP16 model).",
+    )
+    batch: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="`vtrack serve`: most frames of different streams run in one inference. Above 1 needs "
+        "a model with a dynamic batch axis (`vtrack export --dynamic`); with a fixed-batch model a "
+        "warning is logged and each stream runs its own frames. Pays off on a GPU.",
+    )
+    batch_wait_ms: float = Field(
+        5.0,
+        ge=0.0,
+        le=1000.0,
+        description="`vtrack serve` with batch > 1: longest the first frame of a batch waits for frames of "
+        "other streams, in milliseconds (a batch also runs as soon as every stream has a frame waiting).",
+    )
 
 
 class TrackerConfig(_Strict):

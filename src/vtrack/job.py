@@ -208,6 +208,7 @@ def run_job(
         imgsz=cfg.model.imgsz,
         providers=cfg.model.providers,
         intra_op_threads=threads,
+        half=cfg.model.half,
     )
     detector.open_sessions(sessions, intra_op_threads=threads)
     if cfg.classes:

@@ -60,6 +60,7 @@ def make_detector(cfg: RunConfig, model_path: str | Path) -> YoloOnnxDetector:
         imgsz=cfg.model.imgsz,
         providers=cfg.model.providers,
         intra_op_threads=cfg.model.threads,
+        half=cfg.model.half,
     )
     if cfg.classes:
         detector.classes = detector.class_ids_for_names(cfg.classes)

@@ -12,7 +12,7 @@ import ast
 import difflib
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,12 @@ logger = logging.getLogger(__name__)
 
 SUPPORTED_TASKS = ("detect", "segment")
 TENSORRT = "TensorrtExecutionProvider"
-PROVIDER_PREFERENCE = (TENSORRT, "CUDAExecutionProvider", "CPUExecutionProvider")
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+PROVIDER_PREFERENCE = (TENSORRT, CUDA, CPU)
+CUDNN_CONV_ALGO_SEARCH = "EXHAUSTIVE"
+"""cuDNN convolution algorithm search of the CUDA provider: the fastest kernel per input shape, searched
+once per shape (a batched dynamic model sees at most ``batch`` shapes per letterbox geometry)."""
 DEFAULT_IMGSZ = 640
 DEFAULT_STRIDE = 32
 _MAX_ERROR_CHARS = 200
@@ -66,6 +71,8 @@ class ModelSpec:
         input_name: Name of the image input.
         input_dtype: ``np.float32`` or ``np.float16``.
         output_names: The detections output, then the prototype output for segmenters.
+        dynamic_batch: The input's batch axis is symbolic: several frames can run in one call
+            (:meth:`YoloOnnxDetector.infer_batch`).
     """
 
     path: Path
@@ -79,6 +86,7 @@ class ModelSpec:
     input_name: str
     input_dtype: type[np.floating]
     output_names: tuple[str, ...]
+    dynamic_batch: bool = False
 
     @property
     def num_classes(self) -> int:
@@ -243,6 +251,7 @@ def inspect_session(session: ort.InferenceSession, path: Path) -> ModelSpec:
         input_name=inp.name,
         input_dtype=input_dtype,
         output_names=output_names,
+        dynamic_batch=batch is None,
     )
 
 
@@ -272,25 +281,94 @@ def select_providers(requested: list[str] | None = None) -> list[str]:
     return chosen or list(available)
 
 
+ProviderEntry = str | tuple[str, dict[str, Any]]
+
+
+def provider_options(
+    providers: Sequence[str],
+    *,
+    half: bool = False,
+    device_id: int = 0,
+    cache_dir: Path | None = None,
+    trt_profile: tuple[str, str, str] | None = None,
+) -> list[ProviderEntry]:
+    """The ``providers`` argument of ``onnxruntime.InferenceSession``: names with their options.
+
+    * TensorRT: engines cached in ``cache_dir/tensorrt`` (default ``$VTRACK_CACHE/tensorrt``) so only the
+      first start pays for the build; FP16 kernels (``trt_fp16_enable``) when ``half``; the device.
+    * CUDA: the device and an exhaustive cuDNN convolution search (once per input shape).
+    * Others (CPU...): no options.
+
+    Args:
+        providers: Provider names, best first (see :func:`select_providers`).
+        half: Let TensorRT build FP16 engines (ignored by the other providers: an FP16 model runs
+            in FP16 anywhere, an FP32 one in FP32 on CUDA).
+        device_id: GPU ordinal of the TensorRT and CUDA providers.
+        cache_dir: The vtrack cache folder (default :func:`vtrack.detectors.export.default_cache_dir`).
+        trt_profile: TensorRT optimisation profile of a dynamic-shape model, ``(min, opt, max)`` input
+            shapes such as ``("images:1x3x384x640", "images:8x3x384x640", "images:8x3x384x640")``: one
+            engine serves every shape in the range (without it TensorRT builds again for each new shape).
+
+    Returns:
+        One entry per provider, in order: the bare name or ``(name, options)``.
+
+    Raises:
+        ConfigError: ``device_id`` < 0.
+    """
+    if device_id < 0:
+        raise ConfigError(f"device_id must be >= 0, got {device_id}")
+    entries: list[ProviderEntry] = []
+    for name in providers:
+        if name == TENSORRT:
+            engine_dir = (cache_dir if cache_dir is not None else default_cache_dir()) / "tensorrt"
+            options: dict[str, Any] = {
+                "device_id": device_id,
+                "trt_engine_cache_enable": True,
+                "trt_engine_cache_path": str(engine_dir),
+            }
+            if half:
+                options["trt_fp16_enable"] = True
+            if trt_profile is not None:
+                low, opt, high = trt_profile
+                options["trt_profile_min_shapes"] = low
+                options["trt_profile_opt_shapes"] = opt
+                options["trt_profile_max_shapes"] = high
+            entries.append((name, options))
+        elif name == CUDA:
+            entries.append((name, {"device_id": device_id, "cudnn_conv_algo_search": CUDNN_CONV_ALGO_SEARCH}))
+        else:
+            entries.append(name)
+    return entries
+
+
 def open_session(
-    model_path: str | Path, *, providers: list[str] | None = None, intra_op_threads: int | None = None
+    model_path: str | Path,
+    *,
+    providers: list[str] | None = None,
+    intra_op_threads: int | None = None,
+    half: bool = False,
+    device_id: int = 0,
+    trt_profile: tuple[str, str, str] | None = None,
 ) -> ort.InferenceSession:
     """Load an ONNX file into onnxruntime.
 
-    With TensorRT, built engines are cached in ``$VTRACK_CACHE/tensorrt`` (default
-    ``~/.cache/vtrack/tensorrt``) so that only the first start pays for the build.
+    Provider options come from :func:`provider_options` (TensorRT engine cache in
+    ``$VTRACK_CACHE/tensorrt``, default ``~/.cache/vtrack/tensorrt``; FP16 engines when ``half``).
 
     Args:
         model_path: The ``.onnx`` file.
         providers: Execution providers (see :func:`select_providers`).
         intra_op_threads: onnxruntime intra-op threads; ``None`` or 0 for onnxruntime's default.
+        half: FP16 TensorRT engines (see :func:`provider_options`).
+        device_id: GPU ordinal for the TensorRT/CUDA providers.
+        trt_profile: TensorRT shape profile (see :func:`provider_options`).
 
     Returns:
         The session.
 
     Raises:
         ModelError: The file is missing, empty or not a loadable ONNX model.
-        ConfigError: Bad ``providers`` or ``intra_op_threads``.
+        ConfigError: Bad ``providers``, ``intra_op_threads`` or ``device_id``.
     """
     path = Path(model_path)
     if not path.is_file():
@@ -304,19 +382,66 @@ def open_session(
                 f"intra_op_threads must be >= 0 (0 = onnxruntime default), got {intra_op_threads}"
             )
         options.intra_op_num_threads = intra_op_threads
-    chosen: list[str | tuple[str, dict[str, Any]]] = list(select_providers(providers))
-    if TENSORRT in chosen:  # building a TensorRT engine takes minutes: keep it between runs
-        engine_dir = default_cache_dir() / "tensorrt"
-        chosen[chosen.index(TENSORRT)] = (
-            TENSORRT,
-            {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(engine_dir)},
-        )
+    names = select_providers(providers)
+    if half and TENSORRT not in names:
+        logger.info("half precision applies to TensorRT engines only; %s runs its own precision", path.name)
+    chosen = provider_options(names, half=half, device_id=device_id, trt_profile=trt_profile)
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=chosen)
     except Exception as e:  # onnxruntime raises its own pybind exception types
         raise ModelError(f"cannot load ONNX model {path}: {_one_line(e)}") from e
     logger.info("loaded %s with %s", path, ", ".join(session.get_providers()))
     return session
+
+
+def trt_shape_profile(
+    model_path: str | Path,
+    *,
+    max_batch: int,
+    imgsz: int | None = None,
+    frame_hw: tuple[int, int] | None = None,
+) -> tuple[str, str, str] | None:
+    """A TensorRT shape profile for a model with dynamic axes (see :func:`provider_options`).
+
+    The model is read on the CPU (fast) to learn its input name and axes. Batch runs from 1 to
+    ``max_batch`` (dynamic batch axis). Height/width (dynamic-shape models): the letterboxed shape of
+    ``frame_hw`` frames when given, else any shape from one stride up to ``imgsz`` square.
+
+    Args:
+        model_path: The ``.onnx`` file.
+        max_batch: Largest batch to run (>= 1).
+        imgsz: Inference size of a dynamic-shape model (default: the export's).
+        frame_hw: ``(height, width)`` of the frames, when every stream has the same size.
+
+    Returns:
+        ``(min, opt, max)`` shapes such as ``"images:1x3x384x640"``, the optimum at the largest batch
+        and size; ``None`` when the model has no dynamic axis.
+
+    Raises:
+        ConfigError: ``max_batch`` < 1.
+        ModelError: The model cannot be loaded.
+    """
+    if max_batch < 1:
+        raise ConfigError(f"max_batch must be >= 1, got {max_batch}")
+    path = Path(model_path)
+    spec = inspect_session(open_session(path, providers=[CPU]), path)
+    if not spec.dynamic and not spec.dynamic_batch:
+        return None
+    top = max_batch if spec.dynamic_batch else 1
+    if not spec.dynamic:
+        low = high = spec.imgsz
+    else:
+        side = imgsz or max(spec.imgsz)
+        if frame_hw is not None:
+            geom = letterbox_geometry(frame_hw, (side, side), stride=spec.stride, auto=True)
+            low = high = (geom.input_h, geom.input_w)
+        else:
+            low, high = (spec.stride, spec.stride), (side, side)
+
+    def shape(batch: int, hw: tuple[int, int]) -> str:
+        return f"{spec.input_name}:{batch}x3x{hw[0]}x{hw[1]}"
+
+    return shape(1, low), shape(top, high), shape(top, high)
 
 
 def class_ids_for_names(class_names: Mapping[int, str], names: Iterable[str]) -> list[int]:
@@ -372,6 +497,12 @@ class YoloOnnxDetector:
         providers: onnxruntime execution providers; default the best of TensorRT → CUDA → CPU available.
         intra_op_threads: onnxruntime intra-op threads (``None``: onnxruntime's default, all cores).
         max_det: Keep at most this many detections per frame.
+        half: FP16 TensorRT engines when TensorRT runs the model (see :func:`provider_options`).
+        device_id: GPU ordinal for the TensorRT/CUDA providers.
+        io_binding: Run through ONNX Runtime's IO binding: the input is bound from host memory and the
+            outputs are allocated by the session on its device (the GPU under CUDA/TensorRT), then
+            copied back once; on CPU it gives the same results as a plain run.
+        trt_profile: TensorRT shape profile of a dynamic-shape model (see :func:`provider_options`).
 
     Not thread-safe: calls reuse one input buffer (run a detector on one thread, as the pipeline does).
 
@@ -401,6 +532,10 @@ class YoloOnnxDetector:
         providers: list[str] | None = None,
         intra_op_threads: int | None = None,
         max_det: int = 300,
+        half: bool = False,
+        device_id: int = 0,
+        io_binding: bool = False,
+        trt_profile: tuple[str, str, str] | None = None,
     ) -> None:
         if not 0.0 <= conf < 1.0:
             raise ConfigError(f"conf must be in [0, 1), got {conf}")
@@ -408,7 +543,17 @@ class YoloOnnxDetector:
             raise ConfigError(f"iou must be in (0, 1], got {iou}")
         if max_det < 1:
             raise ConfigError(f"max_det must be >= 1, got {max_det}")
-        self._session = open_session(model_path, providers=providers, intra_op_threads=intra_op_threads)
+        self._session_kwargs: dict[str, Any] = {
+            "half": half,
+            "device_id": device_id,
+            "trt_profile": trt_profile,
+        }
+        self._session = open_session(
+            model_path, providers=providers, intra_op_threads=intra_op_threads, **self._session_kwargs
+        )
+        self.io_binding = io_binding
+        self._output_device = "cuda" if {TENSORRT, CUDA} & set(self._session.get_providers()) else "cpu"
+        self._device_id = device_id
         self.spec = inspect_session(self._session, Path(model_path))
         self.class_names: dict[int, str] = dict(self.spec.names)
         self.task: str = self.spec.task
@@ -577,9 +722,69 @@ class YoloOnnxDetector:
             The raw outputs: detections ``(1, 4 + nc + nm, A)`` (or ``(1, K, 6 + nm)`` end-to-end), then the
             prototypes ``(1, nm, h, w)`` for segmenters.
         """
+        return self._run(tensor, session)
+
+    def _run(self, tensor: np.ndarray, session: int) -> list[np.ndarray]:
+        if not 0 <= session < self.sessions:
+            raise ConfigError(f"session must be in [0, {self.sessions}), got {session}")
         sess = self._session if session == 0 else self._extra_sessions[session - 1]
-        outputs: list[np.ndarray] = sess.run(list(self.spec.output_names), {self.spec.input_name: tensor})
-        return outputs
+        names = list(self.spec.output_names)
+        if not self.io_binding:
+            outputs: list[np.ndarray] = sess.run(names, {self.spec.input_name: tensor})
+            return outputs
+        binding = sess.io_binding()  # one per call: bindings are not shared between threads
+        binding.bind_cpu_input(self.spec.input_name, np.ascontiguousarray(tensor))
+        for name in names:
+            binding.bind_output(name, self._output_device, self._device_id)
+        sess.run_with_iobinding(binding)
+        bound: list[np.ndarray] = binding.copy_outputs_to_cpu()
+        return bound
+
+    def infer_batch(self, tensors: Sequence[np.ndarray], session: int = 0) -> list[list[np.ndarray]]:
+        """Run several prepared frames in one inference (models with a dynamic batch axis).
+
+        Thread-safe like :meth:`infer`. Frames of one call must share their letterbox shape (the same
+        frame size, or any size with a static-shape model); post-process each frame's outputs with
+        :meth:`postprocess` as usual.
+
+        Args:
+            tensors: ``(1, 3, H, W)`` tensors from :meth:`preprocess`, all of one shape and dtype.
+            session: Which session runs them.
+
+        Returns:
+            Per frame, in order, the outputs :meth:`infer` would give for it alone: detections
+            ``(1, 4 + nc + nm, A)`` (or ``(1, K, 6 + nm)``), then prototypes ``(1, nm, h, w)`` for segmenters.
+
+        Raises:
+            ModelError: More than one frame for a model exported with a fixed batch of 1, or outputs
+                that do not have one row per frame.
+            ValueError: No tensors, or tensors that are not ``(1, 3, H, W)`` of one shape and dtype.
+        """
+        if not tensors:
+            raise ValueError("infer_batch needs at least one tensor, got none")
+        first = tensors[0]
+        for t in tensors:
+            if t.ndim != 4 or t.shape[0] != 1 or t.shape != first.shape or t.dtype != first.dtype:
+                raise ValueError(
+                    f"infer_batch needs (1, 3, H, W) tensors of one shape and dtype; got {first.shape} "
+                    f"{first.dtype} and {t.shape} {t.dtype}"
+                )
+        if len(tensors) == 1:
+            return [self._run(first, session)]
+        if not self.spec.dynamic_batch:
+            raise ModelError(
+                f"{self.spec.path} has a fixed batch of 1; batching {len(tensors)} frames needs an export "
+                "with a dynamic batch axis (`vtrack export --dynamic` / Ultralytics dynamic=True)"
+            )
+        batch = np.concatenate(tensors, axis=0)
+        outputs = self._run(batch, session)
+        n = len(tensors)
+        if any(o.ndim == 0 or o.shape[0] != n for o in outputs):
+            raise ModelError(
+                f"{self.spec.path}: a batch of {n} frames gave outputs of shapes "
+                f"{[o.shape for o in outputs]}; expected {n} rows each"
+            )
+        return [[o[i : i + 1] for o in outputs] for i in range(n)]
 
     @property
     def sessions(self) -> int:
@@ -607,7 +812,9 @@ class YoloOnnxDetector:
         h, w = self.input_size
         grey = np.full((1, 3, h, w), PAD_VALUE / 255.0, dtype=self.spec.input_dtype)
         while 1 + len(extra) < count:
-            session = open_session(self.spec.path, providers=providers, intra_op_threads=intra_op_threads)
+            session = open_session(
+                self.spec.path, providers=providers, intra_op_threads=intra_op_threads, **self._session_kwargs
+            )
             session.run(list(self.spec.output_names), {self.spec.input_name: grey})  # warm up
             extra.append(session)
         self._extra_sessions = extra[: count - 1]

@@ -13,6 +13,9 @@ opened) stays failed until :meth:`StreamWorker.restart` opens it again, keeping 
 The detector is shared without a lock: each worker letterboxes into its own input buffer
 (:meth:`YoloOnnxDetector.preprocess`), ONNX Runtime runs concurrent ``Run`` calls on one session
 (:meth:`~YoloOnnxDetector.infer` is thread-safe) and post-processing keeps no per-call state.
+With ``model.batch > 1`` and a model whose batch axis is dynamic, the workers hand their tensors to one
+:class:`~vtrack.detectors.batching.BatchInferer` instead, which runs the frames of several streams in
+one inference (a GPU's way to serve many streams).
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from vtrack.analytics.composite import CounterSet
 from vtrack.analytics.lines import DEFAULT_MAX_TRACK_AGE_FRAMES, LineCounter
 from vtrack.analytics.zones import ZoneHourly, ZoneHourRow
 from vtrack.config import CountingConfig, DeploymentConfig, RunConfig, StreamConfig
-from vtrack.detectors.onnx_yolo import YoloOnnxDetector
+from vtrack.detectors.batching import BatcherClosedError, BatchInferer
+from vtrack.detectors.onnx_yolo import TENSORRT, YoloOnnxDetector, select_providers, trt_shape_profile
 from vtrack.errors import ConfigError, VtrackError
 from vtrack.exporters.annotate import FrameAnnotator
 from vtrack.exporters.base import Exporter
@@ -260,6 +264,8 @@ class StreamWorker:
         store_url: count store URL, or ``None``.
         tz: IANA zone recorded with the store run.
         output_root: the stream's folder for output files (``None``: no files).
+        batcher: returns the cross-stream batcher to run frames through, or ``None`` to call the
+            detector directly (asked at every frame: the manager may close and re-make it).
     """
 
     def __init__(
@@ -272,6 +278,7 @@ class StreamWorker:
         store_url: str | None = None,
         tz: str = "UTC",
         output_root: Path | None = None,
+        batcher: Callable[[], BatchInferer | None] | None = None,
     ) -> None:
         self.cfg = cfg
         self.id = cfg.id
@@ -282,6 +289,7 @@ class StreamWorker:
         self.store_url = store_url
         self.tz = tz
         self.output_root = output_root
+        self._batcher = batcher
         self.hourly = HourlyTally()
         self.counters: CounterSet | None = None
         self.tracker: Tracker | None = None
@@ -579,7 +587,27 @@ class StreamWorker:
             occupancy_provider=(lambda: counters.occupancy) if counters is not None and zones else None,
         )
 
+    def _infer(self, buffer: np.ndarray) -> list[np.ndarray]:
+        """The frame's raw outputs: through the cross-stream batcher when there is one."""
+        batcher = self._batcher() if self._batcher is not None else None
+        if batcher is not None:
+            try:
+                return batcher.infer(buffer)
+            except BatcherClosedError:  # the manager is stopping (or re-making it): run it here
+                pass
+        return self.detector.infer(buffer)
+
     def _loop(self, src: LiveSourceLike, exporters: list[Exporter]) -> None:
+        batcher = self._batcher() if self._batcher is not None else None
+        if batcher is not None:
+            batcher.attach()  # a batch need not wait for more streams than are running
+        try:
+            self._loop_frames(src, exporters)
+        finally:
+            if batcher is not None:
+                batcher.detach()
+
+    def _loop_frames(self, src: LiveSourceLike, exporters: list[Exporter]) -> None:
         m = self.metrics
         sid = self.id
         buffer: np.ndarray | None = None
@@ -598,10 +626,10 @@ class StreamWorker:
                 self._t_origin = captured
             tracker, annotator, counters = self.tracker, self.annotator, self.counters
             assert tracker is not None and annotator is not None
-            # detect (shared session, own input buffer)
+            # detect (shared session or cross-stream batcher, own input buffer)
             t0 = time.perf_counter()
             buffer, geom = self.detector.preprocess(frame.image, out=buffer)
-            outputs = self.detector.infer(buffer)
+            outputs = self._infer(buffer)
             detections = self.detector.postprocess(outputs, geom)
             m.inference.observe(time.perf_counter() - t0)
             all_detections = detections  # blurring uses every class, also those not tracked
@@ -726,6 +754,8 @@ class StreamManager:
         self.metrics = metrics or Metrics()
         self.source_factory = source_factory or live_source_factory
         self.detector = detector
+        self.batcher: BatchInferer | None = None
+        self._batch_checked = False
         self._workers: dict[str, StreamWorker] = {}
         self._configs: dict[str, StreamConfig] = {}
         self._lock = threading.Lock()
@@ -739,13 +769,37 @@ class StreamManager:
 
             mc = self.config.model
             path = resolve_model(mc.path, imgsz=mc.imgsz or 640)
+            profile = None  # TensorRT: one engine for every batch size (else one build per new size)
+            if mc.batch > 1 and TENSORRT in select_providers(mc.providers):
+                profile = trt_shape_profile(path, max_batch=mc.batch, imgsz=mc.imgsz)
             det = YoloOnnxDetector(
                 path, conf=mc.conf, iou=mc.iou, imgsz=mc.imgsz, providers=mc.providers,
-                intra_op_threads=mc.threads,
+                intra_op_threads=mc.threads, half=mc.half, trt_profile=profile,
             )
             det.warmup()
             self.detector = det
+        self._start_batcher(self.detector)
         return self.detector
+
+    def _start_batcher(self, detector: YoloOnnxDetector) -> None:
+        """Make the cross-stream batcher when ``model.batch > 1`` and the model can take a batch."""
+        mc = self.config.model
+        if mc.batch <= 1 or self.batcher is not None:
+            return
+        if not detector.spec.dynamic_batch:
+            if not self._batch_checked:
+                log.warning(
+                    "model.batch is %d but %s has a fixed batch of 1: each stream runs its own frames "
+                    "(export with a dynamic batch axis, `vtrack export --dynamic`, to batch)",
+                    mc.batch, detector.spec.path.name,
+                )
+            self._batch_checked = True
+            return
+        self.batcher = BatchInferer(detector, max_batch=mc.batch, max_wait_ms=mc.batch_wait_ms)
+        log.info("batching up to %d frames of different streams (wait %.1f ms)", mc.batch, mc.batch_wait_ms)
+
+    def _current_batcher(self) -> BatchInferer | None:
+        return self.batcher
 
     def start(self) -> None:
         """Load the model and start every enabled stream of the config.
@@ -764,6 +818,9 @@ class StreamManager:
             workers = list(self._workers.values())
         for w in workers:
             w.stop()
+        if self.batcher is not None:
+            self.batcher.close()
+            self.batcher = None
         self.started = False
         log.info("stopped %d stream(s)", len(workers))
 
@@ -801,7 +858,7 @@ class StreamManager:
                 worker = StreamWorker(
                     cfg, detector, self.metrics, source_factory=self.source_factory,
                     store_url=self.config.store, tz=self.config.timezone,
-                    output_root=self.output_root(cfg),
+                    output_root=self.output_root(cfg), batcher=self._current_batcher,
                 )
             self._configs[cfg.id] = cfg
             if worker is not None:

@@ -349,6 +349,10 @@ def test_tensorrt_gets_an_engine_cache(monkeypatch, make_model, tmp_path: Path) 
     trt, cpu = seen["providers"]
     assert trt == (
         "TensorrtExecutionProvider",
-        {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(tmp_path / "cache" / "tensorrt")},
+        {
+            "device_id": 0,
+            "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": str(tmp_path / "cache" / "tensorrt"),
+        },
     )
     assert cpu == "CPUExecutionProvider"

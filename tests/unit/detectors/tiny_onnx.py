@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import supervision as sv
 from onnx import TensorProto, helper, numpy_helper
 
 NAMES = {0: "person", 1: "bicycle", 2: "car"}
@@ -126,3 +127,73 @@ def build_model(
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
+
+
+def build_mean_color_model(
+    path: Path,
+    *,
+    batch: int | str = "batch",
+    hw: tuple[int | str, int | str] = (IMGSZ, IMGSZ),
+    anchors: int = 21,
+    seed: int = 0,
+    meta: dict[str, str] | None = None,
+) -> Path:
+    """A raw-output detector whose boxes and scores depend on each image's mean colour.
+
+    ``output0 = sigmoid(mean_rgb(images) @ W + b) * scale``, shaped ``(B, 4 + NC, anchors)``: boxes
+    (cx, cy in the 64x64 input, w, h up to 16) and class scores in (0, 1). Frames of different colours
+    give different detections, so a batch mix-up shows. ``batch`` is the input's batch axis: a name for a
+    dynamic axis, or 1.
+    """
+    rows = 4 + NC
+    rng = np.random.default_rng(seed)
+    weight = rng.normal(0.0, 4.0, (3, rows * anchors)).astype(np.float32)
+    bias = rng.normal(-1.0, 1.0, (rows * anchors,)).astype(np.float32)
+    scale = np.array([IMGSZ, IMGSZ, 16, 16] + [1] * NC, dtype=np.float32).reshape(1, rows, 1)
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], axes=[2, 3], keepdims=0),
+        helper.make_node("Constant", [], ["w"], value=numpy_helper.from_array(weight, "w")),
+        helper.make_node("Constant", [], ["b"], value=numpy_helper.from_array(bias, "b")),
+        helper.make_node("MatMul", ["mean", "w"], ["lin0"]),
+        helper.make_node("Add", ["lin0", "b"], ["lin"]),
+        helper.make_node(
+            "Constant", [], ["shape"], value=numpy_helper.from_array(np.array([0, rows, anchors], np.int64))
+        ),
+        helper.make_node("Reshape", ["lin", "shape"], ["lin3"]),
+        helper.make_node("Sigmoid", ["lin3"], ["sig"]),
+        helper.make_node("Constant", [], ["scale"], value=numpy_helper.from_array(scale, "scale")),
+        helper.make_node("Mul", ["sig", "scale"], ["output0"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny_mean_color_yolo",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, hw[0], hw[1]])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [batch, rows, anchors])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    helper.set_model_props(model, meta if meta is not None else ultralytics_meta())
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def colour_frames(n: int, shape: tuple[int, int] = (128, 256)) -> list[np.ndarray]:
+    """``n`` BGR uint8 frames ``(h, w, 3)``, each of its own colour with a gradient."""
+    rng = np.random.default_rng(7)
+    frames = []
+    for _ in range(n):
+        base = rng.integers(0, 256, 3, dtype=np.uint8)
+        frame = np.empty((*shape, 3), dtype=np.uint8)
+        frame[:] = base
+        frame[:, : shape[1] // 2] //= 2
+        frames.append(frame)
+    return frames
+
+
+def assert_same_detections(a: sv.Detections, b: sv.Detections) -> None:
+    assert len(a) == len(b)
+    assert a.confidence is not None and b.confidence is not None
+    np.testing.assert_allclose(a.xyxy, b.xyxy, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(a.confidence, b.confidence, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(a.class_id, b.class_id)
