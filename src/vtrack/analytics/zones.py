@@ -381,6 +381,25 @@ class ZoneHourly:
                     max_occ[key] = max(max_occ.get(key, 0), n)
             start = end
 
+    def forget_before(self, hour: datetime) -> int:
+        """Drop the figures of hours starting before ``hour`` (e.g. once they are stored for good).
+
+        Keeps a long run's memory bounded by its open hours. Hours spanned by the last observation
+        (``observe``) must not be forgotten: pass an hour no later than that observation's.
+
+        Returns:
+            How many hours were dropped.
+        """
+        hours = {h for h in self._hour_seconds if h < hour}
+        tables = (self._entries, self._exits, self._dwell_sum, self._dwell_n, self._max, self._occ_seconds)
+        for table in tables:
+            for key in [k for k in table if k[0] < hour]:
+                hours.add(key[0])
+                del table[key]
+        for h in [h for h in self._hour_seconds if h < hour]:
+            del self._hour_seconds[h]
+        return len(hours)
+
     def rows(self) -> list[ZoneHourRow]:
         """Every hour × zone × class with an event or a present track, sorted.
 

@@ -198,6 +198,9 @@ class StoreExporter:
         self._buffer = []
         self._zone_buffer = []
         self._zone_dirty_since = None
+        if self._zone_hourly is not None and self._last_zone_time is not None:
+            # hours before the last frame's are complete and now stored: memory stays bounded
+            self._zone_hourly.forget_before(utc_hour(self._last_zone_time))
         self._started = True
         self._last_commit = self.clock()
         self.commits += 1
