@@ -10,37 +10,14 @@ longer buckets.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import cast
 from zoneinfo import ZoneInfo
 
 from vtrack.analytics.zones import ZoneHourRow
 from vtrack.exporters.store.base import CountFilter, CountStore, StoredZoneEvent, ZoneHourlyFigure, utc
-from vtrack.exporters.store.query import Bucket, query_zone_counts
+from vtrack.exporters.store.query import Bucket, ZoneCountRow, query_zone_counts
 
 MEMORY_RUN_ID = "memory"
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneFigure:
-    """One bucket × zone × class.
-
-    Attributes:
-        bucket: start of the bucket, aware, in the query's zone.
-        mean_occupancy: time-weighted mean of the tracks present, for hour buckets aligned with UTC
-            hours; ``None`` otherwise. Where a stream ran several times in one hour (a restart), the
-            mean of those runs' means.
-    """
-
-    bucket: datetime
-    zone: str
-    class_name: str
-    entries: int
-    exits: int
-    max_occupancy: int
-    mean_occupancy: float | None
-    mean_dwell_seconds: float | None
 
 
 class MemoryZoneHours:
@@ -83,7 +60,7 @@ class MemoryZoneHours:
 
 def zone_figures(
     store: CountStore | MemoryZoneHours, flt: CountFilter, bucket: Bucket, tz: ZoneInfo
-) -> tuple[list[ZoneFigure], str]:
+) -> tuple[list[ZoneCountRow], str]:
     """Zone figures per bucket × zone × class (one stream: ``flt.stream``), and what they were
     computed from (``hourly`` or ``events``, as :func:`query_zone_counts`).
 
@@ -92,11 +69,4 @@ def zone_figures(
     """
     as_store = cast(CountStore, store)  # MemoryZoneHours answers every read query_zone_counts makes
     result = query_zone_counts(as_store, flt, bucket, tz)
-    rows = [
-        ZoneFigure(
-            r.bucket, r.zone, r.class_name, r.entries, r.exits, r.max_occupancy, r.mean_occupancy,
-            r.mean_dwell_seconds,
-        )
-        for r in result.rows
-    ]
-    return rows, result.computed_from
+    return result.rows, result.computed_from

@@ -315,8 +315,12 @@ def query_zone_counts(
     if source == "events":
         tally = _zone_tally_from_events(store, flt, by, zone_)
     if by == "hour" and tally:  # the stored hourly means, for buckets that are whole UTC hours
-        whole = replace(flt, since=None if flt.since is None else hour_start(utc(flt.since)))
-        for h in store.zone_hourly(whole):
+        if source == "hourly":  # already read, over the same whole hours
+            hourly_rows = hours
+        else:
+            whole = replace(flt, since=None if flt.since is None else hour_start(utc(flt.since)))
+            hourly_rows = store.zone_hourly(whole)
+        for h in hourly_rows:
             acc_ = tally.get((utc(h.hour), h.stream, h.zone, h.class_name))
             if acc_ is not None:
                 acc_.occupancy_means.append(h.mean_occupancy)
