@@ -38,7 +38,7 @@ from vtrack.exporters.privacy import blurring_stage
 from vtrack.exporters.store import RunInfo, StoreExporter, open_store, parse_store_url
 from vtrack.exporters.store.exporter import RUN_FINISHED, RUN_INTERRUPTED
 from vtrack.exporters.video import AnnotatedVideoExporter
-from vtrack.geometry import Line, Polygon
+from vtrack.geometry import Anchor, Line, Polygon
 from vtrack.stream.base import Source
 from vtrack.stream.runner import Pipeline, RunStats, plan_inference
 from vtrack.stream.sources import open_source, probe_start_time
@@ -245,7 +245,12 @@ def run_job(
         zones = [zc.spec().resolve(source.width, source.height) for zc in cfg.counting.zones]
         if zones:
             line_counter = counter if isinstance(counter, LineCounter) else None
-            counter = CounterSet(line_counter, zone_counter_for(cfg, zones, source.native_fps))
+            zone_counter = zone_counter_for(
+                zones, classes=cfg.classes, anchor=cfg.counting.anchor,
+                min_frames=cfg.counting.min_frames, lost_track_seconds=cfg.tracker.lost_track_seconds,
+                native_fps=source.native_fps, stride=cfg.stride,
+            )
+            counter = CounterSet(line_counter, zone_counter)
         out_dir = Path(cfg.output.dir) if cfg.output.dir else default_out_dir(source)
         run_info = (
             store_run_info(cfg, source, start_time, start_source, stream=store_stream) if cfg.store else None
@@ -337,8 +342,17 @@ def tracker_summary(requested: str, tracker: object) -> dict[str, Any]:
     return {"requested": requested, "used": used, "camera_motion_px_per_frame": motion}
 
 
-def zone_counter_for(cfg: RunConfig, zones: list[Polygon], native_fps: float) -> ZoneCounter:
-    """The zone counter of a run.
+def zone_counter_for(
+    zones: list[Polygon],
+    *,
+    classes: list[str] | None,
+    anchor: Anchor,
+    min_frames: int,
+    lost_track_seconds: float,
+    native_fps: float,
+    stride: int,
+) -> ZoneCounter:
+    """The zone counter of a run (or of a live stream, whose stride is source fps / processed fps).
 
     A track exits a zone it was lost in once the tracker drops it (its lost buffer, in source frames,
     plus one stride): the tracker never brings that ID back, and occupancy would otherwise keep
@@ -347,10 +361,10 @@ def zone_counter_for(cfg: RunConfig, zones: list[Polygon], native_fps: float) ->
     """
     return ZoneCounter(
         zones,
-        classes=set(cfg.classes) if cfg.classes else None,
-        anchor=cfg.counting.anchor,
-        min_frames=cfg.counting.min_frames,
-        max_track_age_frames=math.ceil(cfg.tracker.lost_track_seconds * native_fps) + cfg.stride,
+        classes=set(classes) if classes else None,
+        anchor=anchor,
+        min_frames=min_frames,
+        max_track_age_frames=math.ceil(lost_track_seconds * native_fps) + stride,
     )
 
 

@@ -42,7 +42,7 @@ from vtrack.analytics.aggregate import hour_start
 from vtrack.analytics.composite import CounterSet
 from vtrack.analytics.lines import DEFAULT_MAX_TRACK_AGE_FRAMES, LineCounter
 from vtrack.analytics.zones import ZoneHourly, ZoneHourRow
-from vtrack.config import CountingConfig, DeploymentConfig, RunConfig, StreamConfig
+from vtrack.config import DeploymentConfig, StreamConfig
 from vtrack.detectors.batching import BatcherClosedError, BatchInferer
 from vtrack.detectors.onnx_yolo import TENSORRT, YoloOnnxDetector, select_providers, trt_shape_profile
 from vtrack.errors import ConfigError, VtrackError
@@ -214,9 +214,10 @@ class _CountersView:
 class DailyStoreRuns:
     """A stream's count-store exporter that starts a new store run at each UTC midnight; ``Exporter``.
 
-    A :class:`StoreExporter` aggregates a run's hourly zone figures in memory for as long as the run
-    lasts; a live stream runs for months, so its runs last one UTC day at most (hours never straddle
-    two runs, so the stored hourly figures add up exactly).
+    A live stream runs for months; one store run per UTC day keeps each run a day's worth of rows
+    (a day's counts are replaced or listed as one run), and hours never straddle two runs, so the
+    stored hourly figures add up exactly. (The :class:`StoreExporter` itself forgets zone hours once
+    they are stored, so memory does not depend on this rotation.)
 
     Args:
         url: the store URL (opened now: a bad or unreachable store fails before the source starts).
@@ -573,11 +574,11 @@ class StreamWorker:
         zone_counter = None
         if zones:
             # frame indices count source frames; the tracker sees one in every fps / eff_fps of them
-            as_run = RunConfig(
-                classes=cfg.classes, tracker=cfg.tracker, stride=max(1, math.ceil(fps / eff_fps)),
-                counting=CountingConfig(anchor=cfg.anchor, min_frames=cfg.min_frames),
+            zone_counter = zone_counter_for(
+                zones, classes=cfg.classes, anchor=cfg.anchor, min_frames=cfg.min_frames,
+                lost_track_seconds=cfg.tracker.lost_track_seconds, native_fps=fps,
+                stride=max(1, math.ceil(fps / eff_fps)),
             )
-            zone_counter = zone_counter_for(as_run, zones, fps)
         self.counters = CounterSet(line_counter, zone_counter) if lines or zones else None
         counters = self.counters
         self.annotator = FrameAnnotator(
