@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from live_servers import SYSTEM_PYTHON, free_port, gst_rtsp_available
 
 from vtrack.analytics.lines import LineCounter
 from vtrack.detectors.onnx_yolo import YoloOnnxDetector
@@ -26,7 +26,6 @@ from vtrack.stream.live import LiveSource, StreamState
 from vtrack.trackers import make_tracker
 
 SERVER = Path(__file__).with_name("rtsp_server.py")
-SYSTEM_PYTHON = "/usr/bin/python3"
 CLIP = "media/video/degirum_traffic_motorway_overpass.mp4"  # 960x540 H.264, 29.97 fps, 11 s
 PASSWORD = "hunter2-rtsp"
 OUTAGES = 3
@@ -45,20 +44,6 @@ T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 def _assets_required() -> bool:
     return os.environ.get("VTRACK_REQUIRE_ASSETS", "") not in ("", "0", "false", "no")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _gst_rtsp_available() -> bool:
-    if not Path(SYSTEM_PYTHON).exists():
-        return False
-    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
-    r = subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, timeout=30, check=False)
-    return r.returncode == 0
 
 
 def loop_clip(src: Path, dst: Path, times: int, slow: int = 1) -> Path:
@@ -108,13 +93,13 @@ class RtspServer:
 
 @pytest.fixture
 def rtsp_server(shared: Path, tmp_path: Path) -> Iterator[RtspServer]:
-    if not _gst_rtsp_available():
+    if not gst_rtsp_available():
         msg = "GStreamer RTSP server not importable by /usr/bin/python3 (see .ci/system-packages.txt)"
         if _assets_required():
             pytest.fail(msg + "; VTRACK_REQUIRE_ASSETS=1 makes this a failure")
         pytest.skip(msg)
     clip = loop_clip(shared / CLIP, tmp_path / "looped.mp4", times=2, slow=SLOW)
-    server = RtspServer(clip, _free_port())
+    server = RtspServer(clip, free_port())
     server.start()
     try:
         yield server
