@@ -152,6 +152,8 @@ class Result:
     stages_ms: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
     detail: str = ""
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    """CPU milliseconds per frame (whole process, and by thread where known)."""
 
     @property
     def fps(self) -> float:
@@ -165,7 +167,12 @@ class Result:
             "stages_ms": self.stages_ms,
             "peak_rss_mb": round(self.peak_rss_mb, 1),
             "detail": self.detail,
+            "cpu_ms": self.cpu_ms,
         }
+
+
+def _cpu_ms(cpu_seconds: float, frames: int) -> float:
+    return round(1000.0 * cpu_seconds / max(frames, 1), 2)
 
 
 def bare_loop(source: str, model: str, threads: int, max_frames: int | None) -> Result:
@@ -185,6 +192,7 @@ def bare_loop(source: str, model: str, threads: int, max_frames: int | None) -> 
     tensor: np.ndarray | None = None
     frames = iter(src)
     t_start = time.perf_counter()
+    cpu0 = time.process_time()
     try:
         while max_frames is None or n < max_frames:
             t0 = time.perf_counter()
@@ -203,13 +211,14 @@ def bare_loop(source: str, model: str, threads: int, max_frames: int | None) -> 
     finally:
         src.close()
     dt = time.perf_counter() - t_start
+    cpu = time.process_time() - cpu0
     k = 1000.0 / max(n, 1)
     stages = {
         "decode": round(decode * k, 2),
         "preprocess": round(prep * k, 2),
         "inference": round(infer * k, 2),
     }
-    return Result(n, dt, stages, detail=f"1 session x {threads} threads")
+    return Result(n, dt, stages, detail=f"1 session x {threads} threads", cpu_ms={"process": _cpu_ms(cpu, n)})
 
 
 def _run_config(cfg: BenchConfig, out_dir: Path, video: bool) -> RunConfig:
@@ -237,7 +246,13 @@ def vtrack_run(cfg: BenchConfig, out_dir: Path, *, video: bool) -> Result:
     st = outcome.stats
     stages = {k: v for k, v in st.stages.per_frame_ms(st.frames).items() if v}
     sessions, threads = plan_inference(select_providers(None), cfg.sessions, cfg.threads, cores=cfg.cores)
-    return Result(st.frames, st.wall_seconds, stages, detail=f"{sessions} sessions x {threads} threads")
+    return Result(
+        st.frames,
+        st.wall_seconds,
+        stages,
+        detail=f"{sessions} sessions x {threads} threads",
+        cpu_ms=st.cpu.per_frame_ms(st.frames),
+    )
 
 
 _ULTRALYTICS_SCRIPT = textwrap.dedent(
@@ -335,11 +350,13 @@ def _parallel_infer(det: YoloOnnxDetector, tensors: list[np.ndarray], sessions: 
 
     threads = [threading.Thread(target=work, args=(s,), name=f"limit-{s}") for s in range(sessions)]
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return Result(total, time.perf_counter() - t0)
+    dt = time.perf_counter() - t0
+    return Result(total, dt, cpu_ms={"process": _cpu_ms(time.process_time() - cpu0, total)})
 
 
 def component_times(cfg: BenchConfig, out_dir: Path) -> dict[str, float]:
@@ -459,6 +476,11 @@ def make_report(
     if b is not None:
         stages.update({k: b.stages_ms.get(k, 0.0) for k in ("postprocess", "track", "count")})
     stages.update(components)
+    cpu: dict[str, dict[str, float]] = {}
+    for key, r in results.items():
+        if r.cpu_ms.get("process"):
+            busy = r.cpu_ms["process"] * r.fps / (1000.0 * cores)
+            cpu[key] = {**r.cpu_ms, "cores_busy": round(busy, 3)}
     return {
         "config": {
             "source": cfg.source,
@@ -474,6 +496,7 @@ def make_report(
         "results": out,
         "targets": targets,
         "stages_ms": stages,
+        "cpu_ms": cpu,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
@@ -493,6 +516,21 @@ def format_markdown(report: dict[str, Any]) -> str:
     stages = report["stages_ms"]
     rows += ["", "| " + " | ".join(stages) + " |", "|" + "---:|" * len(stages)]
     rows.append("| " + " | ".join(f"{v:.2f}" for v in stages.values()) + " |")
+    cpu = report.get("cpu_ms") or {}
+    if cpu:
+        rows += [
+            "",
+            "| variant | CPU ms/frame | inference | reader | decoder + library threads | pipeline "
+            "| cores busy |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for key in VARIANTS:
+            c = cpu.get(key)
+            if c is None:
+                continue
+            parts = [c.get(k) for k in ("inference", "reader", "other", "pipeline")]
+            cells = " | ".join("–" if v is None else f"{v:.1f}" for v in parts)
+            rows.append(f"| {key[0]} | {c['process']:.1f} | {cells} | {c['cores_busy']:.2f} |")
     rows += ["", "| target | value | met |", "|---|---:|---|"]
     for t in report["targets"]:
         value = "–" if t["value"] is None else f"{t['value']:.3f}"

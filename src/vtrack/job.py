@@ -323,6 +323,7 @@ def make_summary(
             "wall_seconds": round(stats.wall_seconds, 3),
             "fps": round(stats.fps, 2),
             "stage_ms_per_frame": stats.stages.per_frame_ms(stats.frames),
+            "cpu_ms_per_frame": stats.cpu.per_frame_ms(stats.frames),
         },
     }
 

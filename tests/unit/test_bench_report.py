@@ -53,6 +53,26 @@ def test_missing_ultralytics_is_not_applicable() -> None:
     assert "| b/a ≥ 1.15 | 1.100 | **no** |" in text
 
 
+def test_cpu_accounting_table() -> None:
+    res = _results(a_bare=10.0, b_no_video=12.0, e_limit=13.0)
+    res["b_no_video"].cpu_ms = {
+        "process": 160.0,
+        "reader": 5.0,
+        "inference": 140.0,
+        "pipeline": 4.0,
+        "other": 11.0,
+    }
+    res["e_limit"].cpu_ms = {"process": 150.0}
+    report = make_report(BenchConfig("v.mp4", "m.onnx"), 2, res, {})
+    cpu = report["cpu_ms"]
+    assert set(cpu) == {"b_no_video", "e_limit"}  # (a) has no CPU figure here
+    assert cpu["b_no_video"]["cores_busy"] == round(160.0 * 12.0 / 2000.0, 3)
+    assert cpu["e_limit"]["cores_busy"] == round(150.0 * 13.0 / 2000.0, 3)
+    text = format_markdown(report)
+    assert "| b | 160.0 | 140.0 | 5.0 | 11.0 | 4.0 | 0.96 |" in text
+    assert "| e | 150.0 | – | – | – | – | 0.97 |" in text
+
+
 @pytest.mark.parametrize(
     ("cores", "expected"),
     [(1, [(1, 1)]), (2, [(1, 1), (1, 2), (2, 1)]), (4, [(1, 1), (1, 4), (2, 2), (4, 1)])],
@@ -95,3 +115,7 @@ def test_tiny_real_run(shared: Path, tmp_path: Path) -> None:
     for stage in ("decode", "preprocess", "inference", "postprocess", "track", "drawing", "encoding"):
         assert report["stages_ms"][stage] > 0, stage
     assert "(e) inference limit" in format_markdown(report)
+    b = report["cpu_ms"]["b_no_video"]
+    assert b["inference"] > 0 and b["reader"] > 0 and b["pipeline"] > 0
+    assert b["process"] >= b["inference"] + b["reader"] + b["pipeline"] - 1.0  # rounding
+    assert report["cpu_ms"]["e_limit"]["process"] > 0

@@ -101,6 +101,33 @@ class StageTimes:
 
 
 @dataclass
+class CpuTimes:
+    """CPU seconds spent while a run ran, by thread (user + system).
+
+    Stage times (:class:`StageTimes`) are wall-clock and include time a thread waited for a core;
+    these are what each thread actually used, so on a machine whose cores are all busy they add up to
+    the work per frame. ``process`` is the whole process (libraries' own threads, e.g. FFmpeg's frame
+    decoding threads, and anything else the process runs at the same time included).
+    """
+
+    process: float = 0.0
+    reader: float = 0.0
+    inference: float = 0.0
+    pipeline: float = 0.0
+
+    @property
+    def other(self) -> float:
+        """Process CPU not used by the runner's own Python threads (decoder threads, OpenCV's pool, ...)."""
+        return max(self.process - self.reader - self.inference - self.pipeline, 0.0)
+
+    def per_frame_ms(self, frames: int) -> dict[str, float]:
+        """Milliseconds of CPU per frame: process, reader, inference, pipeline, other."""
+        n = max(frames, 1)
+        values = {**self.__dict__, "other": self.other}
+        return {k: round(v * 1000.0 / n, 2) for k, v in values.items()}
+
+
+@dataclass
 class RunStats:
     """What a pipeline run did.
 
@@ -111,6 +138,7 @@ class RunStats:
         interrupted: the run was stopped before the source ended.
         unique_tracks: class → number of distinct confirmed track IDs seen.
         stages: time per stage.
+        cpu: CPU used by each thread of the run.
     """
 
     frames: int = 0
@@ -119,6 +147,7 @@ class RunStats:
     interrupted: bool = False
     unique_tracks: dict[str, int] = field(default_factory=dict)
     stages: StageTimes = field(default_factory=StageTimes)
+    cpu: CpuTimes = field(default_factory=CpuTimes)
 
     @property
     def fps(self) -> float:
@@ -268,6 +297,8 @@ class Pipeline:
         """
         tally = _TrackTally()
         started = _time.perf_counter()
+        cpu0, thread0 = _time.process_time(), _time.thread_time()
+        self._ended: float | None = None
         errors: list[Exception] = []
         try:
             if self.sequential:
@@ -275,7 +306,12 @@ class Pipeline:
             else:
                 self._run_pipelined(tally)
         finally:
-            self.stats.wall_seconds = _time.perf_counter() - started
+            # until the last frame was handed on: frames still in flight when a stop came are
+            # dropped, and waiting for their inference to finish is not part of the run
+            ended = self._ended if self._ended is not None else _time.perf_counter()
+            self.stats.wall_seconds = ended - started
+            self.stats.cpu.process = _time.process_time() - cpu0
+            self.stats.cpu.pipeline = _time.thread_time() - thread0
             self.stats.unique_tracks = tally.counts()
             for ex in self.exporters:
                 try:
@@ -314,6 +350,7 @@ class Pipeline:
                 self.stats.stages.wait += _time.perf_counter() - tw
                 self._finish_frame(self.process(frame), tally)
         finally:
+            self._ended = _time.perf_counter()
             reader_stop.set()
             frames.close()
 
@@ -334,7 +371,9 @@ class Pipeline:
         return result
 
     def _run_pipelined(self, tally: _TrackTally) -> None:
-        stages = _Stages(self.detector, self.source, self.prefetch, self.workers, self.stats.stages)
+        stages = _Stages(
+            self.detector, self.source, self.prefetch, self.workers, self.stats.stages, self.stats.cpu
+        )
         stages.start()
         st = self.stats.stages
         pending: dict[int, _Item] = {}
@@ -371,6 +410,7 @@ class Pipeline:
                     detections = item.outputs
                 self._finish_frame(self._track_count_export(item.frame, detections), tally)
         finally:
+            self._ended = _time.perf_counter()
             stages.stop()
 
 
@@ -395,13 +435,20 @@ class _Stages:
     """
 
     def __init__(
-        self, detector: Detector, source: Source, prefetch: int, workers: int, times: StageTimes
+        self,
+        detector: Detector,
+        source: Source,
+        prefetch: int,
+        workers: int,
+        times: StageTimes,
+        cpu: CpuTimes,
     ) -> None:
         self.detector = detector
         self.source = source
         self.split = isinstance(detector, SplitDetector)
         self.workers = workers
         self.times = times
+        self.cpu = cpu
         depth = max(prefetch, 1)
         self.q_in: queue.Queue[_Item] = queue.Queue(maxsize=depth)
         self.q_out: queue.Queue[_Item] = queue.Queue(maxsize=depth + workers)
@@ -459,6 +506,7 @@ class _Stages:
         split = self.split
         detector = self.detector
         decode = prep = 0.0
+        cpu0 = _time.thread_time()
         try:
             frames = iter(self.source)
             while not self.halt.is_set():
@@ -491,10 +539,12 @@ class _Stages:
             with self._lock:
                 self.times.decode += decode
                 self.times.preprocess += prep
+                self.cpu.reader += _time.thread_time() - cpu0
         self._put(self.q_in, _Item(seq))
 
     def _infer(self, session: int) -> None:
         busy = 0.0
+        cpu0 = _time.thread_time()
         try:
             while not self.halt.is_set():
                 try:
@@ -521,6 +571,7 @@ class _Stages:
         finally:
             with self._lock:
                 self.times.inference += busy
+                self.cpu.inference += _time.thread_time() - cpu0
 
 
 DEFAULT_CPU_SESSIONS = 2

@@ -235,6 +235,58 @@ def test_stop_event_midway() -> None:
     assert stats.interrupted and stats.frames == 11
 
 
+def test_wall_time_ends_with_the_last_frame_handed_on() -> None:
+    """Frames in flight when a stop comes are dropped; waiting for their inference is not run time."""
+
+    class SlowAfter10(SplitFake):
+        def infer(self, tensor: np.ndarray, session: int = 0) -> int:
+            if int(tensor[0, 0]) > 10:
+                time.sleep(0.6)
+            return super().infer(tensor, session)
+
+    stop = threading.Event()
+    p = Pipeline(
+        MovingSource(),
+        SlowAfter10(jitter_s=0.0),
+        make_tracker("bytetrack", fps=15.0),
+        None,
+        [],
+        start_time=T0,
+        stop_event=stop,
+        on_frame=lambda r: stop.set() if r.frame.index == 10 else None,
+    )
+    t0 = time.perf_counter()
+    stats = p.run()
+    assert time.perf_counter() - t0 >= 0.5  # run() did wait for the in-flight inferences
+    assert stats.frames == 11 and stats.wall_seconds < 0.5
+
+
+def test_cpu_used_by_each_thread_is_accounted() -> None:
+    """Reader, inference and pipeline threads' CPU; the process total holds them all."""
+
+    class Busy(SplitFake):
+        def infer(self, tensor: np.ndarray, session: int = 0) -> int:
+            a = np.ones((120, 120))
+            for _ in range(20):  # CPU work in the inference thread
+                a = a @ a / 120.0
+            return super().infer(tensor, session)
+
+    stats = Pipeline(
+        MovingSource(),
+        Busy(sessions=2, jitter_s=0.0),
+        make_tracker("bytetrack", fps=15.0),
+        None,
+        [],
+        start_time=T0,
+    ).run()
+    cpu = stats.cpu
+    assert cpu.inference > 0 and cpu.reader > 0 and cpu.pipeline > 0
+    assert cpu.process >= cpu.inference + cpu.reader + cpu.pipeline - 0.005  # rounding
+    ms = cpu.per_frame_ms(stats.frames)
+    assert set(ms) == {"process", "reader", "inference", "pipeline", "other"}
+    assert ms["inference"] == round(cpu.inference * 1000.0 / N_FRAMES, 2)
+
+
 def test_more_workers_than_sessions_is_an_error() -> None:
     with pytest.raises(ValueError, match="workers"):
         Pipeline(
