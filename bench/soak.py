@@ -29,7 +29,7 @@ from vtrack.bench import rss_mb
 from vtrack.config import RunConfig, lines_from_flags
 from vtrack.detectors.onnx_yolo import YoloOnnxDetector, select_providers
 from vtrack.job import build_outputs
-from vtrack.runtime import tune_malloc
+from vtrack.runtime import heap_usage, tune_malloc
 from vtrack.stream.runner import Pipeline, plan_inference
 from vtrack.stream.sources import open_source
 from vtrack.trackers import make_tracker
@@ -116,8 +116,20 @@ def main() -> None:
             elapsed = time.monotonic() - t0
             if elapsed >= next_t:
                 rss = rss_mb()
-                samples.append({"seconds": round(elapsed, 1), "rss_mb": round(rss, 1), "frames": frames[0]})
-                log.info("%6.0f s  %6d frames  RSS %7.1f MB", elapsed, frames[0], rss)
+                row = {"seconds": round(elapsed, 1), "rss_mb": round(rss, 1), "frames": frames[0]}
+                heap = heap_usage()  # in use vs kept free: tells a leak from a heap holding freed pages
+                if heap is not None:
+                    row["heap_in_use_mb"] = round(heap[0] / 1e6, 1)
+                    row["heap_free_mb"] = round(heap[1] / 1e6, 1)
+                samples.append(row)
+                log.info(
+                    "%6.0f s  %6d frames  RSS %7.1f MB  heap in use %s MB, free %s MB",
+                    elapsed,
+                    frames[0],
+                    rss,
+                    row.get("heap_in_use_mb", "?"),
+                    row.get("heap_free_mb", "?"),
+                )
                 next_t += args.interval
             if elapsed >= args.minutes * 60:
                 stop.set()
@@ -125,13 +137,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="vtrack-soak-") as tmp:
         cfg.output.dir = tmp
-        exporters = build_outputs(cfg, Path(tmp), source, lines, counter, det.class_names)  # type: ignore[arg-type]
+        exporters = build_outputs(cfg, Path(tmp), source, lines, counter, det.class_names)
         pipe = Pipeline(
             source,
             det,
             tracker,
             counter,
-            exporters,  # type: ignore[arg-type]
+            exporters,
             start_time=datetime(2026, 1, 1, tzinfo=timezone.utc),
             stop_event=stop,
             on_frame=lambda r: frames.__setitem__(0, frames[0] + 1),

@@ -86,3 +86,46 @@ def tune_malloc(
     _applied = ok
     log.debug("malloc thresholds: mmap %d, trim %d bytes (%s)", mmap_threshold, trim_threshold, ok)
     return ok
+
+
+class _MallInfo2(ctypes.Structure):
+    # ctypes layout of glibc's struct mallinfo2 (all size_t)
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def heap_usage() -> tuple[int, int] | None:
+    """Bytes of the C heap in use and free-but-kept, from glibc's ``mallinfo2`` (glibc ≥ 2.33).
+
+    Tells a leak from a heap that keeps freed memory: RSS growing while the in-use figure stays flat
+    is the allocator holding freed pages (fragmentation, the trim threshold), not lost objects.
+    Python's own small-object arenas and anything mmapped outside ``malloc`` are not included.
+
+    Returns:
+        ``(in_use, free)``: bytes handed out by ``malloc`` (heap chunks of every arena plus mmapped
+        chunks) and free bytes the heap keeps; ``None`` where ``mallinfo2`` is missing.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        fn = libc.mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = _MallInfo2
+    fn.argtypes = []
+    info = fn()
+    return int(info.uordblks + info.hblkhd), int(info.fordblks)

@@ -102,3 +102,18 @@ def test_cli_entry_point_tunes_before_running(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(SystemExit):
         cli.main()
     assert calls == [True]
+
+
+def test_heap_usage_follows_live_allocations() -> None:
+    """``heap_usage`` counts what ``malloc`` handed out: it rises with a held buffer and falls back."""
+    import numpy as np
+
+    first = runtime.heap_usage()
+    if first is None:
+        pytest.skip("glibc mallinfo2 is not available here")
+    held = np.ones(40_000_000 // 8)  # 40 MB through malloc (mmapped: above the default threshold)
+    during = runtime.heap_usage()
+    assert during is not None and during[0] >= first[0] + 39_000_000
+    del held
+    after = runtime.heap_usage()
+    assert after is not None and after[0] <= during[0] - 39_000_000
