@@ -43,7 +43,7 @@ from vtrack.config import RunConfig, lines_from_flags
 from vtrack.detectors.onnx_yolo import YoloOnnxDetector, select_providers
 from vtrack.job import run_job
 from vtrack.runtime import DEFAULT_MMAP_THRESHOLD, DEFAULT_TRIM_THRESHOLD, tune_malloc
-from vtrack.stream.runner import plan_inference
+from vtrack.stream.runner import ms_per_frame, plan_inference
 from vtrack.stream.sources import open_source
 
 log = logging.getLogger(__name__)
@@ -171,10 +171,6 @@ class Result:
         }
 
 
-def _cpu_ms(cpu_seconds: float, frames: int) -> float:
-    return round(1000.0 * cpu_seconds / max(frames, 1), 2)
-
-
 def bare_loop(source: str, model: str, threads: int, max_frames: int | None) -> Result:
     """(a) decode + letterbox + inference on one Python thread; per-stage times included.
 
@@ -212,13 +208,14 @@ def bare_loop(source: str, model: str, threads: int, max_frames: int | None) -> 
         src.close()
     dt = time.perf_counter() - t_start
     cpu = time.process_time() - cpu0
-    k = 1000.0 / max(n, 1)
     stages = {
-        "decode": round(decode * k, 2),
-        "preprocess": round(prep * k, 2),
-        "inference": round(infer * k, 2),
+        "decode": ms_per_frame(decode, n),
+        "preprocess": ms_per_frame(prep, n),
+        "inference": ms_per_frame(infer, n),
     }
-    return Result(n, dt, stages, detail=f"1 session x {threads} threads", cpu_ms={"process": _cpu_ms(cpu, n)})
+    return Result(
+        n, dt, stages, detail=f"1 session x {threads} threads", cpu_ms={"process": ms_per_frame(cpu, n)}
+    )
 
 
 def _run_config(cfg: BenchConfig, out_dir: Path, video: bool) -> RunConfig:
@@ -331,7 +328,7 @@ def inference_limit(cfg: BenchConfig, cores: int) -> Result:
         del d
     assert best is not None
     best.detail += f" (tried {', '.join(tried)} FPS)"
-    best.stages_ms = {"inference": round(1000.0 * best.seconds / max(best.frames, 1), 2)}
+    best.stages_ms = {"inference": ms_per_frame(best.seconds, best.frames)}
     return best
 
 
@@ -356,7 +353,7 @@ def _parallel_infer(det: YoloOnnxDetector, tensors: list[np.ndarray], sessions: 
     for t in threads:
         t.join()
     dt = time.perf_counter() - t0
-    return Result(total, dt, cpu_ms={"process": _cpu_ms(time.process_time() - cpu0, total)})
+    return Result(total, dt, cpu_ms={"process": ms_per_frame(time.process_time() - cpu0, total)})
 
 
 def component_times(cfg: BenchConfig, out_dir: Path) -> dict[str, float]:
@@ -395,7 +392,7 @@ def component_times(cfg: BenchConfig, out_dir: Path) -> dict[str, float]:
     writer.close()
     encode = time.perf_counter() - ts
     n = max(len(results), 1)
-    return {"drawing": round(draw * 1000.0 / n, 2), "encoding": round(encode * 1000.0 / n, 2)}
+    return {"drawing": ms_per_frame(draw, n), "encoding": ms_per_frame(encode, n)}
 
 
 def _keep_best(results: dict[str, Result], key: str, res: Result | None, peak: float) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import sys
@@ -34,6 +35,19 @@ OPT_OUT_ENV: Final = "VTRACK_MALLOC_TUNE"
 _USER_ENV: Final = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
 _applied: bool | None = None
+
+
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (only glibc has ``gnu_get_libc_version``), else ``None``."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.gnu_get_libc_version  # noqa: B018 - musl's mallopt/mallinfo do nothing useful
+    except (OSError, AttributeError):
+        return None
+    return libc
 
 
 def tune_malloc(
@@ -67,17 +81,12 @@ def tune_malloc(
         _applied = False
         log.debug("malloc tuning left to the environment's MALLOC_* settings")
         return False
-    if not sys.platform.startswith("linux"):
-        _applied = False
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-        libc.gnu_get_libc_version  # noqa: B018 - only glibc has it (musl's mallopt does nothing)
-    except (OSError, AttributeError):
+    libc = _glibc()
+    if libc is None:
         _applied = False
         log.debug("not glibc: malloc tuning skipped")
         return False
+    mallopt = libc.mallopt
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     ok = bool(mallopt(M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(
@@ -118,12 +127,12 @@ def heap_usage() -> tuple[int, int] | None:
         ``(in_use, free)``: bytes handed out by ``malloc`` (heap chunks of every arena plus mmapped
         chunks) and free bytes the heap keeps; ``None`` where ``mallinfo2`` is missing.
     """
-    if not sys.platform.startswith("linux"):
+    libc = _glibc()
+    if libc is None:
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         fn = libc.mallinfo2
-    except (OSError, AttributeError):
+    except AttributeError:  # glibc older than 2.33
         return None
     fn.restype = _MallInfo2
     fn.argtypes = []

@@ -76,6 +76,11 @@ class SplitDetector(Protocol):
         ...
 
 
+def ms_per_frame(seconds: float, frames: int) -> float:
+    """``seconds`` spread over ``frames`` (at least 1), in milliseconds rounded to 0.01."""
+    return round(seconds * 1000.0 / max(frames, 1), 2)
+
+
 @dataclass
 class StageTimes:
     """Accumulated seconds spent in each stage.
@@ -96,8 +101,7 @@ class StageTimes:
     postprocess: float = 0.0
 
     def per_frame_ms(self, frames: int) -> dict[str, float]:
-        n = max(frames, 1)
-        return {k: round(v * 1000.0 / n, 2) for k, v in self.__dict__.items()}
+        return {k: ms_per_frame(v, frames) for k, v in self.__dict__.items()}
 
 
 @dataclass
@@ -122,9 +126,8 @@ class CpuTimes:
 
     def per_frame_ms(self, frames: int) -> dict[str, float]:
         """Milliseconds of CPU per frame: process, reader, inference, pipeline, other."""
-        n = max(frames, 1)
         values = {**self.__dict__, "other": self.other}
-        return {k: round(v * 1000.0 / n, 2) for k, v in values.items()}
+        return {k: ms_per_frame(v, frames) for k, v in values.items()}
 
 
 @dataclass
