@@ -24,15 +24,13 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vtrack.analytics.lines import LineCounter
 from vtrack.bench import rss_mb
 from vtrack.config import RunConfig, lines_from_flags
-from vtrack.detectors.onnx_yolo import YoloOnnxDetector, select_providers
 from vtrack.job import build_outputs
+from vtrack.pipeline.compose import build_step, canonical_classes, load_detector
 from vtrack.runtime import heap_usage, tune_malloc
-from vtrack.stream.runner import Pipeline, plan_inference
+from vtrack.stream.runner import Pipeline
 from vtrack.stream.sources import open_source
-from vtrack.trackers import make_tracker
 from vtrack.types import Frame
 
 log = logging.getLogger("soak")
@@ -95,16 +93,12 @@ def main() -> None:
     cfg.model.path = args.model
     cfg.counting.lines = lines_from_flags(args.line)
     cfg.output.video = args.video
-    sessions, threads = plan_inference(select_providers(None), None, None)
-    det = YoloOnnxDetector(args.model, intra_op_threads=threads)
-    det.open_sessions(sessions, intra_op_threads=threads)
-    if cfg.classes:
-        det.classes = det.class_ids_for_names(cfg.classes)
-    det.warmup()
+    det = load_detector(cfg.model, parallel=True, classes=cfg.classes)
     source = LoopedSource(args.source)
-    lines = [lc.spec().resolve(source.width, source.height) for lc in cfg.counting.lines]
-    counter = LineCounter(lines, classes=set(cfg.classes) if cfg.classes else None) if lines else None
-    tracker = make_tracker("bytetrack", fps=source.fps)
+    step = build_step(
+        cfg.tracker, cfg.counting, classes=canonical_classes(det, cfg.classes), width=source.width,
+        height=source.height, native_fps=source.fps, fps=source.fps,
+    )
     stop = threading.Event()
     samples: list[dict[str, float]] = []
     frames = [0]
@@ -137,12 +131,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="vtrack-soak-") as tmp:
         cfg.output.dir = tmp
-        exporters = build_outputs(cfg, Path(tmp), source, lines, counter, det.class_names)
+        exporters = build_outputs(cfg, Path(tmp), source, step.counters, det.class_names)
         pipe = Pipeline(
             source,
             det,
-            tracker,
-            counter,
+            step,
             exporters,
             start_time=datetime(2026, 1, 1, tzinfo=timezone.utc),
             stop_event=stop,

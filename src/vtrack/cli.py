@@ -25,7 +25,15 @@ from rich.table import Table
 
 from vtrack import __version__, cli_output
 from vtrack.cli_output import print_error
-from vtrack.config import RunConfig, format_validation_error, lines_from_flags, load_config, zones_from_flags
+from vtrack.config import (
+    RunConfig,
+    format_validation_error,
+    is_deployment_file,
+    lines_from_flags,
+    load_config,
+    load_deployment_config,
+    zones_from_flags,
+)
 from vtrack.errors import ConfigError, VtrackError
 from vtrack.runtime import tune_malloc
 
@@ -319,13 +327,18 @@ def _print_summary(s: dict[str, Any], out_dir: Path) -> None:
 def validate_config(
     file: Annotated[Path, typer.Argument(help="YAML config file.")],
 ) -> None:
-    """Check a config file; print each error with its path and YAML line."""
+    """Check a config file (a `run` config, or a `serve` deployment with `streams:`); print each error
+    with its path and YAML line."""
+    deployment = is_deployment_file(file)
     try:
-        load_config(file)
+        if deployment:
+            load_deployment_config(file, environ={})
+        else:
+            load_config(file)
     except ConfigError as e:
         print_error(e, "invalid")
         raise typer.Exit(EXIT_USER_ERROR) from None
-    out.print(f"{file}: OK")
+    out.print(f"{file}: OK ({'a vtrack serve deployment' if deployment else 'a vtrack run config'})")
 
 
 @app.command()

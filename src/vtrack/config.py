@@ -7,6 +7,7 @@ it can be found, the YAML line.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -33,7 +34,15 @@ class _Strict(BaseModel):
 
 
 class ModelConfig(_Strict):
-    """The detector: an Ultralytics YOLO ONNX export run by ONNX Runtime."""
+    """The detector: an Ultralytics YOLO ONNX export run by ONNX Runtime.
+
+    ``model: yolov8n.onnx`` (a string) is read as ``model: {path: yolov8n.onnx}``.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _path_only(cls, data: Any) -> Any:
+        return {"path": data} if isinstance(data, str) else data
 
     path: str = Field(
         DEFAULT_MODEL,
@@ -116,8 +125,19 @@ class LineConfig(_Strict):
     name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$", description="Line name.")
     points: tuple[float, float, float, float] = Field(
         ...,
-        description="x1, y1, x2, y2 in pixels, or fractions of width/height when all are within [0, 1].",
+        description="x1, y1, x2, y2 in pixels, or fractions of width/height when all are within [0, 1]; "
+        "[[x1, y1], [x2, y2]] (as zone points) is accepted too.",
     )
+
+    @field_validator("points", mode="before")
+    @classmethod
+    def _point_pairs(cls, v: Any) -> Any:
+        """``[[x1, y1], [x2, y2]]`` → ``[x1, y1, x2, y2]``."""
+        if isinstance(v, list | tuple) and len(v) == 2 and all(isinstance(p, list | tuple) for p in v):
+            if any(len(p) != 2 for p in v):
+                raise ValueError("a line's points are [x1, y1, x2, y2] or [[x1, y1], [x2, y2]]")
+            return [c for p in v for c in p]
+        return v
 
     @field_validator("points")
     @classmethod
@@ -410,6 +430,10 @@ class ServerConfig(_Strict):
     )
 
 
+_COUNTING_KEYS = ("lines", "zones", "anchor", "min_frames", "once_per_direction")
+"""Keys of :class:`CountingConfig` a stream may also give directly (``StreamConfig``'s flat form)."""
+
+
 class StreamConfig(_Strict):
     """One live stream of a deployment: its source, classes, counting lines and tracker."""
 
@@ -430,26 +454,11 @@ class StreamConfig(_Strict):
     classes: list[str] | None = Field(
         None, description="Class names to detect, track and count (e.g. [car, bicycle]); default: all."
     )
-    lines: list[LineConfig] = Field(default_factory=list, description="Counting lines.")
-    zones: list[ZoneConfig] = Field(
-        default_factory=list,
-        description="Polygon zones: occupancy, entries, exits and dwell time; a track must be inside "
-        "(outside) for min_frames observations before it enters (exits).",
-    )
-    anchor: Anchor = Field(
-        Anchor.BOTTOM_CENTER, description="Point of the box tested against lines and zones."
-    )
-    min_frames: int = Field(
-        2,
-        ge=1,
-        le=100,
-        description="Processed frames the anchor must stay on the new side before a crossing counts (and "
-        "inside/outside a zone before it enters/exits).",
-    )
-    once_per_direction: bool = Field(
-        False,
-        description="Count at most one 'in' and one 'out' per track and line (default: every settled "
-        "crossing counts).",
+    counting: CountingConfig = Field(
+        default_factory=CountingConfig,
+        description="Lines, zones and counting rules, as in `vtrack run` (the keys of `counting:` may also "
+        "be written directly in the stream: `lines:`, `zones:`, `anchor:`, `min_frames:`, "
+        "`once_per_direction:`).",
     )
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     max_fps: float | None = Field(
@@ -467,11 +476,23 @@ class StreamConfig(_Strict):
         "(needs the deployment's output_dir).",
     )
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> StreamConfig:
-        _require_unique([ln.name for ln in self.lines], "line names")
-        _require_unique([z.name for z in self.zones], "zone names")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_counting(cls, data: Any) -> Any:
+        """Accept the counting keys written directly in the stream (the older, flat form)."""
+        if not isinstance(data, dict):
+            return data
+        flat = {k: data[k] for k in _COUNTING_KEYS if k in data}
+        if not flat:
+            return data
+        nested = data.get("counting")
+        if nested is not None:
+            raise ValueError(
+                f"{', '.join(flat)}: write the counting keys either in the stream or under 'counting:', "
+                "not both"
+            )
+        rest = {k: v for k, v in data.items() if k not in flat}
+        return {**rest, "counting": flat}
 
 
 class DeploymentConfig(_Strict):
@@ -508,6 +529,19 @@ class DeploymentConfig(_Strict):
         if writing and self.output_dir is None:
             raise ValueError(f"'outputs: true' needs 'output_dir:' (set for streams: {', '.join(writing)})")
         return self
+
+
+_DEPLOYMENT_KEY = re.compile(r"^(streams|server)\s*:", re.MULTILINE)
+
+
+def is_deployment_file(path: str | Path) -> bool:
+    """Whether a YAML file is a ``vtrack serve`` deployment (it has a top-level ``streams:`` or
+    ``server:`` key) rather than a ``vtrack run`` config; ``False`` when it cannot be read."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return _DEPLOYMENT_KEY.search(text) is not None
 
 
 def load_deployment_config(path: str | Path, *, environ: dict[str, str] | None = None) -> DeploymentConfig:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,11 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vtrack.analytics.composite import CounterSet
-from vtrack.analytics.lines import DEFAULT_MAX_TRACK_AGE_FRAMES, LineCounter
-from vtrack.analytics.zones import ZoneCounter
 from vtrack.config import RunConfig
-from vtrack.detectors.export import resolve_model
-from vtrack.detectors.onnx_yolo import YoloOnnxDetector, select_providers
 from vtrack.errors import ConfigError, SourceError
 from vtrack.exporters.annotate import FrameAnnotator
 from vtrack.exporters.base import Exporter
@@ -34,15 +29,14 @@ from vtrack.exporters.files import (
     ZonesCsvExporter,
     write_summary,
 )
-from vtrack.exporters.privacy import blurring_stage
 from vtrack.exporters.store import RunInfo, StoreExporter, open_store, parse_store_url
 from vtrack.exporters.store.exporter import RUN_FINISHED, RUN_INTERRUPTED
 from vtrack.exporters.video import AnnotatedVideoExporter
-from vtrack.geometry import Anchor, Line, Polygon
+from vtrack.pipeline.compose import build_step, canonical_classes, load_detector
 from vtrack.stream.base import Source
-from vtrack.stream.runner import Pipeline, RunStats, plan_inference
+from vtrack.stream.runner import Pipeline, RunStats
 from vtrack.stream.sources import open_source, probe_start_time
-from vtrack.trackers import AutoTracker, make_tracker
+from vtrack.trackers import AutoTracker
 from vtrack.types import FrameResult
 
 log = logging.getLogger(__name__)
@@ -107,27 +101,36 @@ def build_outputs(
     cfg: RunConfig,
     out_dir: Path,
     source: Source,
-    lines: list[Line],
-    counter: LineCounter | CounterSet | None,
+    counters: CounterSet | None,
     class_names: dict[int, str],
     *,
     run_info: RunInfo | None = None,
+    status_of: Callable[[], str] | None = None,
 ) -> list[Exporter]:
     """Create the exporters of a run in ``out_dir`` (and the count store's, when ``cfg.store`` is set).
 
     The store is opened first, so a bad or unreachable store fails before any file is truncated.
 
+    Args:
+        cfg: the run.
+        out_dir: the output folder (created).
+        source: the opened source (frame size and rate of the video).
+        counters: the run's counters (lines and zones drawn on the video, their totals), or ``None``.
+        class_names: the model's class names (labels on the video).
+        run_info: the count store's record of the run (default: made from ``cfg`` now).
+        status_of: the store run's final status when no error propagates (default ``finished``).
+
     Raises:
         StoreError: the store cannot be opened (one line).
     """
+    zones = counters is not None and counters.zones is not None
     store_exporter: StoreExporter | None = None
     if cfg.store:
         if run_info is None:
             run_info = store_run_info(cfg, source, datetime.now(timezone.utc), "wall_clock")
-        zone_feed = counter if isinstance(counter, CounterSet) and counter.zones is not None else None
-        store_exporter = StoreExporter(open_store(cfg.store), run_info, zones=zone_feed)
+        store_exporter = StoreExporter(open_store(cfg.store), run_info, zones=zones, status_of=status_of)
     try:
-        exporters = _file_outputs(cfg, out_dir, source, lines, counter, class_names)
+        exporters = _file_outputs(cfg, out_dir, source, counters, class_names)
     except BaseException:
         if store_exporter is not None:
             store_exporter.store.close()
@@ -141,8 +144,7 @@ def _file_outputs(
     cfg: RunConfig,
     out_dir: Path,
     source: Source,
-    lines: list[Line],
-    counter: LineCounter | CounterSet | None,
+    counters: CounterSet | None,
     class_names: dict[int, str],
 ) -> list[Exporter]:
     """The file exporters (and annotated video) of a run in ``out_dir``."""
@@ -152,24 +154,21 @@ def _file_outputs(
         CountsCsvExporter(out_dir / "counts.csv"),
         MotTracksExporter(out_dir / "tracks.txt"),
     ]
-    zone_set = counter if isinstance(counter, CounterSet) and counter.zones is not None else None
-    if zone_set is not None:
-        exporters.append(
-            ZoneEventsJsonlExporter(out_dir / "zone_events.jsonl", lambda: zone_set.last_zone_events)
-        )
-        exporters.append(ZonesCsvExporter(out_dir / "zones.csv", lambda: zone_set.zone_hourly))
+    zone_counter = counters.zones if counters is not None else None
+    if zone_counter is not None:
+        exporters.append(ZoneEventsJsonlExporter(out_dir / "zone_events.jsonl"))
+        exporters.append(ZonesCsvExporter(out_dir / "zones.csv"))
     if cfg.output.video:
         annotator = FrameAnnotator(
-            lines,
+            counters.lines.lines if counters is not None and counters.lines is not None else [],
             class_names=class_names,
-            zones=zone_set.zones.zones if zone_set is not None and zone_set.zones is not None else (),
-            occupancy_provider=(lambda: zone_set.occupancy) if zone_set is not None else None,
+            zones=zone_counter.zones if zone_counter is not None else (),
         )
         exporters.append(
             AnnotatedVideoExporter(
                 out_dir / "annotated.mp4",
                 annotator,
-                (lambda: counter.counts) if counter is not None else (lambda: {}),
+                (lambda: counters.counts) if counters is not None else (lambda: {}),
                 fps=source.fps,
                 width=source.width,
                 height=source.height,
@@ -197,88 +196,46 @@ def run_job(
     """
     if not cfg.source:
         raise ConfigError("no source given: pass SOURCE or set 'source:' in the config")
-    model_path = resolve_model(cfg.model.path, imgsz=cfg.model.imgsz or 640)
-    sessions, threads = plan_inference(
-        select_providers(cfg.model.providers), cfg.model.sessions, cfg.model.threads
-    )
-    detector = YoloOnnxDetector(
-        model_path,
-        conf=cfg.model.conf,
-        iou=cfg.model.iou,
-        imgsz=cfg.model.imgsz,
-        providers=cfg.model.providers,
-        intra_op_threads=threads,
-        half=cfg.model.half,
-    )
-    detector.open_sessions(sessions, intra_op_threads=threads)
-    if cfg.classes:
-        detector.classes = detector.class_ids_for_names(cfg.classes)
-    stage = blurring_stage(detector, cfg.privacy.blur, cfg.classes, writes_images=cfg.output.video)
+    detector = load_detector(cfg.model, parallel=True, classes=cfg.classes, blur=cfg.privacy.blur)
+    classes = canonical_classes(detector, cfg.classes)
+    blur = canonical_classes(detector, cfg.privacy.blur) or []
+    if blur and not cfg.output.video:
+        log.info("--blur has no effect: this run writes no images")
+        blur = []
     source = open_source(cfg.source, stride=cfg.stride, fps=cfg.fps)
     try:
-        lines = [lc.spec().resolve(source.width, source.height) for lc in cfg.counting.lines]
         start_time, start_source = resolve_start_time(cfg, cfg.source)
-        tracker = make_tracker(
-            cfg.tracker.type,
-            fps=source.fps,
-            lost_track_seconds=cfg.tracker.lost_track_seconds,
-            per_class=cfg.tracker.per_class,
+        step = build_step(
+            cfg.tracker, cfg.counting, classes=classes, width=source.width, height=source.height,
+            native_fps=source.native_fps, fps=source.fps, blur=blur, blur_in_place=True,
         )
-        counter: LineCounter | CounterSet | None = (
-            LineCounter(
-                lines,
-                classes=set(cfg.classes) if cfg.classes else None,
-                anchor=cfg.counting.anchor,
-                min_frames=cfg.counting.min_frames,
-                # counting state must outlive the tracker's lost buffer (in source frames), or a track
-                # found again after its state expired would miss the crossing it made while unseen
-                # (and with once_per_direction could count twice in one direction)
-                max_track_age_frames=max(
-                    DEFAULT_MAX_TRACK_AGE_FRAMES,
-                    math.ceil(2 * cfg.tracker.lost_track_seconds * source.native_fps) + cfg.stride,
-                ),
-                once_per_direction=cfg.counting.once_per_direction,
-            )
-            if lines
-            else None
-        )
-        zones = [zc.spec().resolve(source.width, source.height) for zc in cfg.counting.zones]
-        if zones:
-            line_counter = counter if isinstance(counter, LineCounter) else None
-            zone_counter = zone_counter_for(
-                zones, classes=cfg.classes, anchor=cfg.counting.anchor,
-                min_frames=cfg.counting.min_frames, lost_track_seconds=cfg.tracker.lost_track_seconds,
-                native_fps=source.native_fps, stride=cfg.stride,
-            )
-            counter = CounterSet(line_counter, zone_counter)
+        counters = step.counters
         out_dir = Path(cfg.output.dir) if cfg.output.dir else default_out_dir(source)
         run_info = (
             store_run_info(cfg, source, start_time, start_source, stream=store_stream) if cfg.store else None
         )
+        stats = RunStats()  # the store records a run stopped early (Ctrl-C, SIGTERM) as interrupted
         exporters = build_outputs(
-            cfg, out_dir, source, lines, counter, detector.class_names, run_info=run_info
+            cfg, out_dir, source, counters, detector.class_names, run_info=run_info,
+            status_of=lambda: RUN_INTERRUPTED if stats.interrupted else RUN_FINISHED,
         )
     except BaseException:
         source.close()
         raise
     if on_start is not None:
         on_start(source)
-    detector.warmup()
     pipeline = Pipeline(
-        source, stage, tracker, counter, exporters, start_time=start_time, stop_event=stop_event,
-        on_frame=on_frame,
+        source, detector, step, exporters, start_time=start_time, stop_event=stop_event,
+        on_frame=on_frame, stats=stats,
     )
-    for ex in exporters:  # the store records a run stopped early (Ctrl-C, SIGTERM) as interrupted
-        if isinstance(ex, StoreExporter):
-            ex.status_of = lambda: RUN_INTERRUPTED if pipeline.stats.interrupted else RUN_FINISHED
     stats = pipeline.run()
     decode_errors = list(getattr(source, "errors", []))
     if stats.frames == 0 and not stats.interrupted:
         raise SourceError(f"no frame could be decoded from {cfg.source}")
-    summary = make_summary(cfg, source, stats, start_time, start_source, counter)
-    summary["tracker"] = tracker_summary(cfg.tracker.type, tracker)
-    if isinstance(counter, CounterSet) and counter.zones is not None:
-        summary["zones"] = zone_summary(cfg, counter.zone_totals)
+    summary = make_summary(cfg, source, stats, start_time, start_source, counters)
+    summary["tracker"] = tracker_summary(cfg.tracker.type, step.tracker)
+    if counters is not None and counters.zones is not None:
+        summary["zones"] = zone_summary(cfg, counters.zone_totals)
     if decode_errors:
         summary["decode_errors"] = decode_errors[:100]
     if cfg.store and run_info is not None:
@@ -298,7 +255,7 @@ def make_summary(
     stats: RunStats,
     start_time: datetime,
     start_source: str,
-    counter: LineCounter | CounterSet | None,
+    counter: CounterSet | None,
 ) -> dict[str, Any]:
     """The ``summary.json`` record."""
     counts = counter.counts if counter is not None else {}
@@ -341,32 +298,6 @@ def tracker_summary(requested: str, tracker: object) -> dict[str, Any]:
         used = decision.used if decision else None
         motion = decision.camera_motion_px_per_frame if decision else None
     return {"requested": requested, "used": used, "camera_motion_px_per_frame": motion}
-
-
-def zone_counter_for(
-    zones: list[Polygon],
-    *,
-    classes: list[str] | None,
-    anchor: Anchor,
-    min_frames: int,
-    lost_track_seconds: float,
-    native_fps: float,
-    stride: int,
-) -> ZoneCounter:
-    """The zone counter of a run (or of a live stream, whose stride is source fps / processed fps).
-
-    A track exits a zone it was lost in once the tracker drops it (its lost buffer, in source frames,
-    plus one stride): the tracker never brings that ID back, and occupancy would otherwise keep
-    counting objects that left unseen (missed detections, a new ID) for the line counter's longer
-    expiry.
-    """
-    return ZoneCounter(
-        zones,
-        classes=set(classes) if classes else None,
-        anchor=anchor,
-        min_frames=min_frames,
-        max_track_age_frames=math.ceil(lost_track_seconds * native_fps) + stride,
-    )
 
 
 def zone_summary(

@@ -6,6 +6,7 @@ exporters; these dataclasses carry the frame and the results around it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -113,19 +114,36 @@ class ZoneEvent:
         }
 
 
+Occupancy = Mapping[str, Mapping[str, int]]
+"""Tracks inside each zone now, per class: ``{zone: {class: n}}``."""
+
+
 @dataclass(slots=True)
 class FrameResult:
-    """Everything the pipeline produced for one frame.
+    """Everything the pipeline produced for one frame: what every exporter is given.
+
+    Made by :class:`vtrack.pipeline.step.FrameStep`, the one place a frame is tracked and counted.
 
     Attributes:
         frame: the input frame.
         detections: tracked detections in frame pixels; ``tracker_id`` is ``-1`` for rows not
             (yet) confirmed by the tracker; ``data["class_name"]`` holds class names.
-        events: crossings confirmed at this frame.
-        time: wall-clock time of the frame (start time + ``frame.pts``).
+        events: line crossings confirmed at this frame.
+        time: wall-clock time of the frame, timezone-aware (a file: start time + ``frame.pts``; a
+            live stream: when it was captured).
+        zone_events: zone entries and exits confirmed at this frame.
+        occupancy: zone occupancy after this frame, ``{zone: {class: n}}``; ``None`` without zones.
+        blur: rows of the classes to pixelate in images made of this frame later (the live view);
+            ``None`` when nothing is to be blurred or the frame was already blurred in place.
+        detected: the detector ran on this frame (``False``: tracks carried over from the last
+            detection).
     """
 
     frame: Frame
     detections: sv.Detections
     events: list[CrossingEvent] = field(default_factory=list)
     time: datetime | None = None
+    zone_events: list[ZoneEvent] = field(default_factory=list)
+    occupancy: Occupancy | None = None
+    blur: sv.Detections | None = None
+    detected: bool = True

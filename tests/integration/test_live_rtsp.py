@@ -19,9 +19,11 @@ import numpy as np
 import pytest
 from live_servers import SYSTEM_PYTHON, free_port, gst_rtsp_available
 
+from vtrack.analytics.composite import CounterSet
 from vtrack.analytics.lines import LineCounter
 from vtrack.detectors.onnx_yolo import YoloOnnxDetector
 from vtrack.geometry import Line
+from vtrack.pipeline.step import FrameStep
 from vtrack.stream.live import LiveSource, StreamState
 from vtrack.trackers import make_tracker
 
@@ -113,8 +115,8 @@ class CountingConsumer:
     def __init__(self, source: LiveSource, model: Path) -> None:
         self.source = source
         self.detector = YoloOnnxDetector(model)
-        self.tracker = make_tracker(fps=PROCESS_FPS)
         self.counter = LineCounter([Line("mid", 0, LINE_Y, 960, LINE_Y)])
+        self.frame_step = FrameStep(make_tracker(fps=PROCESS_FPS), CounterSet(self.counter, None))
         self.processed = 0
         self.ids_seen: set[int] = set()
 
@@ -123,8 +125,8 @@ class CountingConsumer:
         frame = self.source.read(timeout=timeout)
         if frame is None:
             return []
-        tracked = self.tracker.update(self.detector(frame.image), frame.image)
-        self.counter.update(tracked, frame.index, T0 + timedelta(seconds=frame.pts))
+        result = self.frame_step(frame, self.detector(frame.image), time=T0 + timedelta(seconds=frame.pts))
+        tracked = result.detections
         self.processed += 1
         if tracked.tracker_id is None:
             return []

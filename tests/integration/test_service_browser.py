@@ -183,18 +183,18 @@ def test_readme_example_config_serves_its_page(  # type: ignore[no-untyped-def]
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 page.goto(base)
                 page.wait_for_function(
-                    """() => { const i = document.querySelector('section.tile[data-stream="parking"] img');
+                    """() => { const i = document.querySelector('section.tile[data-stream="bike-path"] img');
                                return i && i.naturalWidth > 0; }""",
                     timeout=60_000,
                 )
-                tile = page.locator('section.tile[data-stream="parking"]')
+                tile = page.locator('section.tile[data-stream="bike-path"]')
                 page.wait_for_function(
-                    """() => document.querySelector('section.tile[data-stream="parking"] .state')
+                    """() => document.querySelector('section.tile[data-stream="bike-path"] .state')
                                  .textContent === 'running'""",
                     timeout=30_000,
                 )
-                tile.locator('.zones .zone[data-zone="left-bays"]').wait_for(timeout=30_000)
-                page.wait_for_selector('section.tile[data-stream="parking"] .chart svg', timeout=30_000)
+                tile.locator('.zones .zone[data-zone="path"]').wait_for(timeout=30_000)
+                page.wait_for_selector('section.tile[data-stream="bike-path"] .chart svg', timeout=30_000)
             finally:
                 browser.close()
     finally:

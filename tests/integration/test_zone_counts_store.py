@@ -21,7 +21,9 @@ from vtrack.config import DeploymentConfig
 from vtrack.exporters.store import CountFilter, RunInfo, StoreExporter, open_store, zone
 from vtrack.exporters.store.query import query_zone_counts
 from vtrack.geometry import Polygon
+from vtrack.pipeline.step import FrameStep
 from vtrack.service.app import create_app
+from vtrack.trackers.base import GivenIds
 from vtrack.types import Frame, FrameResult
 
 T0 = datetime(2026, 5, 1, 8, 59, 50, tzinfo=timezone.utc)  # the run spans 09:00 UTC (an hour and 15-min edge)
@@ -54,13 +56,12 @@ def _frames() -> list[FrameResult]:
 
 
 def _run(url: str, run_id: str = "r1", stream: str = "cam", tz: str = "Europe/Amsterdam") -> None:
-    counters = CounterSet(None, ZoneCounter([BOX]))
+    step = FrameStep(GivenIds(), CounterSet(None, ZoneCounter([BOX])))
     run = RunInfo(run_id, stream, timezone=tz)
-    ex = StoreExporter(open_store(url), run, commit_interval_s=3600, zones=counters)
+    ex = StoreExporter(open_store(url), run, commit_interval_s=3600, zones=True)
     for r in _frames():
         assert r.time is not None
-        counters.update(r.detections, r.frame.index, r.time)
-        ex.write(r)
+        ex.write(step(r.frame, r.detections, time=r.time))
     ex.close()
 
 

@@ -14,6 +14,8 @@ import supervision as sv
 from vtrack.analytics import CounterSet, ZoneCounter, ZoneHourly
 from vtrack.exporters.store import RunInfo, StoreExporter, open_store
 from vtrack.geometry import Polygon
+from vtrack.pipeline.step import FrameStep
+from vtrack.trackers.base import GivenIds
 from vtrack.types import Frame, FrameResult
 
 AMS = timezone(timedelta(hours=2))
@@ -50,16 +52,16 @@ def scripted_frames() -> list[FrameResult]:
 
 
 def run_once(url: str, frames: list[FrameResult], run_id: str = "r1") -> ZoneHourly:
-    counters = CounterSet(None, ZoneCounter([BOX]))
-    ex = StoreExporter(open_store(url), RunInfo(run_id, "cam"), commit_interval_s=0, zones=counters)
+    step = FrameStep(GivenIds(), CounterSet(None, ZoneCounter([BOX])))
+    ex = StoreExporter(open_store(url), RunInfo(run_id, "cam"), commit_interval_s=0, zones=True)
     utc_hourly = ZoneHourly()
-    for r in frames:
-        assert r.time is not None
-        counters.update(r.detections, r.frame.index, r.time)
+    for frame in frames:
+        assert frame.time is not None
+        r = step(frame.frame, frame.detections, time=frame.time)
         ex.write(r)
-        for e in counters.last_zone_events:
+        for e in r.zone_events:
             utc_hourly.add(dataclasses.replace(e, time=e.time.astimezone(timezone.utc)))
-        utc_hourly.observe(r.time.astimezone(timezone.utc), counters.occupancy)
+        utc_hourly.observe(frame.time.astimezone(timezone.utc), r.occupancy or {})
     ex.close()
     return utc_hourly
 

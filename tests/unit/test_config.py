@@ -79,3 +79,32 @@ def test_lines_from_flags() -> None:
     assert ln.name == "gate" and ln.points == (1, 2, 3, 4)
     with pytest.raises(ConfigError):
         lines_from_flags(["gate"])
+
+
+# ---------------------------------------------------------------------------- ergonomics
+def test_model_may_be_just_a_path() -> None:
+    from vtrack.config import DeploymentConfig
+
+    assert RunConfig.model_validate({"model": "m.onnx"}).model.path == "m.onnx"
+    assert DeploymentConfig.model_validate({"model": "m.onnx"}).model.path == "m.onnx"
+
+
+@pytest.mark.parametrize("points", [[1, 2, 3, 4], [[1, 2], [3, 4]], [(1, 2), (3, 4)]])
+def test_line_points_flat_or_as_pairs(points: list) -> None:
+    cfg = RunConfig.model_validate({"counting": {"lines": [{"name": "a", "points": points}]}})
+    assert cfg.counting.lines[0].points == (1, 2, 3, 4)
+
+
+def test_line_points_with_a_bad_pair_are_an_error() -> None:
+    with pytest.raises(ValueError, match=r"\[\[x1, y1\], \[x2, y2\]\]"):
+        RunConfig.model_validate({"counting": {"lines": [{"name": "a", "points": [[1, 2, 3], [4, 5]]}]}})
+
+
+def test_deployment_files_are_told_apart(tmp_path: Path) -> None:
+    from vtrack.config import is_deployment_file
+
+    run, serve = tmp_path / "run.yaml", tmp_path / "serve.yaml"
+    run.write_text("source: a.mp4\ncounting:\n  lines: []\n")
+    serve.write_text("# cameras\nstreams:\n  - id: a\n    source: a.mp4\n")
+    assert not is_deployment_file(run) and is_deployment_file(serve)
+    assert not is_deployment_file(tmp_path / "missing.yaml")

@@ -40,7 +40,9 @@ from vtrack.detectors.onnx_yolo import YoloOnnxDetector
 from vtrack.exporters._io import atomic_write_text
 from vtrack.exporters.annotate import FrameAnnotator
 from vtrack.exporters.files import write_summary
-from vtrack.exporters.privacy import blurring_stage
+from vtrack.exporters.privacy import blur_regions
+from vtrack.pipeline.compose import canonical_classes, load_detector
+from vtrack.pipeline.step import keep_classes
 from vtrack.stream.images import read_image
 from vtrack.types import Frame, FrameResult
 
@@ -52,21 +54,14 @@ ANNOTATED_DIR: Final = "annotated"
 
 
 def make_detector(cfg: RunConfig, model_path: str | Path) -> YoloOnnxDetector:
-    """The detector a run config describes (as ``run_job`` builds it), classes applied."""
-    detector = YoloOnnxDetector(
-        model_path,
-        conf=cfg.model.conf,
-        iou=cfg.model.iou,
-        imgsz=cfg.model.imgsz,
-        providers=cfg.model.providers,
-        intra_op_threads=cfg.model.threads,
-        half=cfg.model.half,
+    """The detector a run config describes (as ``run_job`` builds it), classes and blurred classes applied.
+
+    Raises:
+        VtrackError: the model cannot be loaded or a class name is unknown (before any work).
+    """
+    return load_detector(
+        cfg.model.model_copy(update={"path": str(model_path)}), classes=cfg.classes, blur=cfg.privacy.blur
     )
-    if cfg.classes:
-        detector.classes = detector.class_ids_for_names(cfg.classes)
-    if cfg.privacy.blur:
-        detector.class_ids_for_names(cfg.privacy.blur)  # unknown names are bad usage, before any work
-    return detector
 
 
 def hf_detections(det: sv.Detections, width: int, height: int) -> list[dict[str, Any]]:
@@ -148,8 +143,8 @@ def process_photos(
     """
     t0 = time.perf_counter()
     detector = make_detector(cfg, model_path)
-    detector.warmup()
-    stage = blurring_stage(detector, cfg.privacy.blur, cfg.classes, writes_images=annotate)
+    classes = canonical_classes(detector, cfg.classes)
+    blur = (canonical_classes(detector, cfg.privacy.blur) or []) if annotate else []
     out_dir.mkdir(parents=True, exist_ok=True)
     annotator = (
         FrameAnnotator([], class_names=detector.class_names, trail_length_frames=0) if annotate else None
@@ -175,7 +170,10 @@ def process_photos(
                 logger.warning("%s: cannot read or decode the image; skipped", path)
             else:
                 h, w = image.shape[:2]
-                det = stage(image)  # with --blur: those classes pixelated in ``image`` (in place)
+                det = detector(image)
+                if blur:  # pixelated in ``image`` (in place): the annotated copy is the image written
+                    blur_regions(image, det, blur, copy=False)
+                det = keep_classes(det, classes)
                 record["width"], record["height"] = w, h
                 record["detections"] = hf_detections(det, w, h)
                 cnt.update(d["label"] for d in record["detections"])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import colorsys
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 import cv2
@@ -158,9 +158,8 @@ class FrameAnnotator:
         copy: draw on a copy of ``result.frame.image`` (default). ``False`` draws in place on
             the frame's image and returns that same array (saves one frame copy, ~0.3 ms at 720p).
         zones: polygon zones to draw (pixels): a light tint inside (blended only within each
-            zone's bounding box), an outline, and a box with the zone's name and occupancy.
-        occupancy_provider: called once per frame for the zone boxes (e.g. a bound
-            ``counter.occupancy`` getter); ``None`` shows the zones' names only.
+            zone's bounding box), an outline, and a box with the zone's name and the frame's
+            occupancy (``FrameResult.occupancy``; the names only when it is ``None``).
     """
 
     def __init__(
@@ -174,7 +173,6 @@ class FrameAnnotator:
         mask_opacity: float = MASK_OPACITY,
         copy: bool = True,
         zones: Sequence[Polygon] = (),
-        occupancy_provider: Callable[[], OccupancyTable] | None = None,
     ) -> None:
         if trail_length_frames < 0:
             raise ValueError(f"trail_length_frames must be >= 0, got {trail_length_frames}")
@@ -184,7 +182,6 @@ class FrameAnnotator:
             raise ValueError(f"mask_opacity must be in [0, 1], got {mask_opacity}")
         self.lines = list(lines)
         self.zones = list(zones)
-        self.occupancy_provider = occupancy_provider
         self._zone_pts = [np.rint(z.vertices).astype(np.int32).reshape(-1, 1, 2) for z in self.zones]
         self._id_to_name: dict[int, str] = (
             {int(k): str(v) for k, v in class_names.items()}
@@ -239,7 +236,7 @@ class FrameAnnotator:
         if not canvas.flags.c_contiguous:
             canvas = np.ascontiguousarray(canvas)
         if self.zones:
-            self._draw_zones(canvas)
+            self._draw_zones(canvas, result.occupancy)
         det = result.detections
         n = len(det)
         if n:
@@ -400,8 +397,7 @@ class FrameAnnotator:
             rows.append(f"+{len(classes) - MAX_LABEL_CLASSES} more")
         return rows
 
-    def _draw_zones(self, canvas: np.ndarray) -> None:
-        occupancy = self.occupancy_provider() if self.occupancy_provider is not None else None
+    def _draw_zones(self, canvas: np.ndarray, occupancy: OccupancyTable | None) -> None:
         h, w = canvas.shape[:2]
         alpha = ZONE_FILL_OPACITY
         for zone, pts in zip(self.zones, self._zone_pts, strict=True):

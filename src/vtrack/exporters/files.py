@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 from vtrack.analytics.aggregate import HourlyCounts
 from vtrack.analytics.zones import ZoneHourly
 from vtrack.exporters._io import ExportError, atomic_write_text, prepare_path
-from vtrack.types import FrameResult, ZoneEvent
+from vtrack.types import FrameResult
 
 logger = logging.getLogger(__name__)
 
@@ -323,25 +322,15 @@ ZONES_CSV_HEADER = (
 class ZoneEventsJsonlExporter:
     """Writes one JSON object per :class:`~vtrack.types.ZoneEvent` per line (``event.to_json()``).
 
-    Zone events do not travel in :class:`FrameResult`; the exporter asks ``events_provider`` for the
-    events of the frame just counted (e.g. ``lambda: counter_set.last_zone_events``), so it must be
-    called after the counter in the same frame, as the pipeline does.
-
     Args:
         path: output ``.jsonl`` (truncated when opened; parent folders created).
-        events_provider: returns the zone events of the latest frame.
         flush_interval_s: see :class:`EventsJsonlExporter`.
     """
 
     def __init__(
-        self,
-        path: str | os.PathLike[str],
-        events_provider: Callable[[], Sequence[ZoneEvent]],
-        *,
-        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
+        self, path: str | os.PathLike[str], *, flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S
     ) -> None:
         self._out = _LineFile(path, flush_interval_s, "zone events")
-        self.events_provider = events_provider
         self.events_written = 0
 
     @property
@@ -349,12 +338,12 @@ class ZoneEventsJsonlExporter:
         return self._out.path
 
     def write(self, result: FrameResult) -> None:
-        """Append the zone events of the frame just counted.
+        """Append the frame's zone events (``result.zone_events``).
 
         Raises:
             ExportError: if the exporter is closed or the file cannot be written.
         """
-        lines = [json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in self.events_provider()]
+        lines = [json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in result.zone_events]
         self._out.write_lines(lines)
         self.events_written += len(lines)
 
@@ -364,36 +353,42 @@ class ZoneEventsJsonlExporter:
 
 
 class ZonesCsvExporter(_CheckpointedCsv):
-    """Writes hourly zone figures as CSV (:data:`ZONES_CSV_HEADER`), one row per ``ZoneHourly.rows()``.
+    """Writes hourly zone figures as CSV (:data:`ZONES_CSV_HEADER`), aggregated from the frames it is given.
 
-    ``mean_occupancy`` has 3 decimals, ``mean_dwell_seconds`` 2 (empty without exits). Rewritten
-    atomically at ``close()`` and every ``checkpoint_interval_s`` of wall time, like
+    Each frame's zone events and occupancy (``result.zone_events``, ``result.occupancy`` at
+    ``result.time``) feed a :class:`~vtrack.analytics.zones.ZoneHourly` of its own; one row per
+    ``ZoneHourly.rows()``. ``mean_occupancy`` has 3 decimals, ``mean_dwell_seconds`` 2 (empty without
+    exits). Rewritten atomically at ``close()`` and every ``checkpoint_interval_s`` of wall time, like
     :class:`CountsCsvExporter`.
 
     Args:
         path: output ``.csv``.
-        hourly_provider: returns the aggregation to write (e.g. ``lambda: counter_set.zone_hourly``),
-            or ``None`` for a header-only file.
         checkpoint_interval_s: seconds between atomic rewrites; ``None`` writes only at close.
+
+    Attributes:
+        hourly: the aggregates written.
     """
 
     def __init__(
         self,
         path: str | os.PathLike[str],
-        hourly_provider: Callable[[], ZoneHourly | None],
         *,
         checkpoint_interval_s: float | None = DEFAULT_CSV_CHECKPOINT_S,
     ) -> None:
         super().__init__(path, "zones CSV", checkpoint_interval_s)
-        self.hourly_provider = hourly_provider
+        self.hourly = ZoneHourly()
 
     def write(self, result: FrameResult) -> None:
-        """Checkpoint the CSV when the interval has passed.
+        """Add the frame's zone events and occupancy; checkpoint the CSV when the interval has passed.
 
         Raises:
             ExportError: if the exporter is closed or a checkpoint cannot be written.
         """
         self._check_open()
+        for e in result.zone_events:
+            self.hourly.add(e)
+        if result.occupancy is not None and result.time is not None:
+            self.hourly.observe(result.time, result.occupancy)
         self._maybe_checkpoint()
 
     def render(self) -> str:
@@ -401,8 +396,7 @@ class ZonesCsvExporter(_CheckpointedCsv):
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(ZONES_CSV_HEADER)
-        hourly = self.hourly_provider()
-        for r in hourly.rows() if hourly is not None else []:
+        for r in self.hourly.rows():
             dwell = "" if r.mean_dwell_seconds is None else f"{r.mean_dwell_seconds:.2f}"
             w.writerow(
                 (r.hour_start.isoformat(), r.zone, r.class_name, r.entries, r.exits, r.max_occupancy,

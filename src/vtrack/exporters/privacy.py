@@ -7,13 +7,15 @@ Two pieces:
   are replaced, grown by :data:`MASK_MARGIN_PX` so that a soft outline does not survive, and only
   inside the row's box (the work is per box, never per frame); a row whose mask is empty inside its box
   falls back to the whole box. Without masks the whole box is replaced.
-* :class:`BlurringDetector`, how a run applies it: a detector wrapper that detects the tracked classes
-  *and* the blurred ones, pixelates the blurred ones in the frame **in place**, right after detection,
-  and hands only the tracked classes on to tracking and counting. Everything downstream (annotated
-  video, annotated photos, and any later image stream) sees the blurred pixels, and labels, boxes and
-  trails are drawn afterwards, so they stay readable. With ``--classes bicycle --blur person``, persons
-  are detected (and blurred) but neither tracked nor counted; NMS is per class, so adding the blurred
-  classes to the detector does not change the tracked classes' detections.
+* how a run applies it: the detector detects the tracked classes *and* the blurred ones
+  (:func:`vtrack.pipeline.compose.load_detector`), and the frame step
+  (:class:`vtrack.pipeline.step.FrameStep`) pixelates the blurred ones in the frame **in place**, right
+  after detection, and hands only the tracked classes on to tracking and counting. Everything
+  downstream (annotated video, annotated photos) sees the blurred pixels, and labels, boxes and trails
+  are drawn afterwards, so they stay readable; ``vtrack serve`` pixelates a copy for its live view
+  instead. With ``--classes bicycle --blur person``, persons are detected (and blurred) but neither
+  tracked nor counted; NMS is per class, so adding the blurred classes to the detector does not change
+  the tracked classes' detections.
 
 Strength: each box is divided into cells of ``max(MIN_CELL_PX, ceil(shorter side / CELLS_ACROSS))``
 pixels and every cell is replaced by its mean colour (``cv2.resize`` with ``INTER_AREA`` down, then
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Final
 
 import cv2
@@ -40,7 +42,7 @@ import supervision as sv
 from supervision.detection.compact_mask import CompactMask
 
 if TYPE_CHECKING:
-    from vtrack.detectors.onnx_yolo import YoloOnnxDetector
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -152,101 +154,3 @@ def blur_regions(
             m8 = cv2.dilate(m8, kernel)
         cv2.copyTo(pixelated, m8, roi)
     return out
-
-
-class BlurringDetector:
-    """A detector that also finds the blurred classes, blurs them in the frame, and returns the tracked rows.
-
-    Built with :meth:`wrap`. Satisfies the :class:`~vtrack.detectors.base.Detector` protocol, so the
-    pipeline runs it in the detector's place; the blurring cost is counted in the ``detect`` stage.
-
-    Args:
-        detector: the wrapped detector; its ``classes`` must already include the blurred ones.
-        blur: canonical class names to blur.
-        keep_ids: class ids handed on (tracked, counted, written); ``None``: every detected class.
-    """
-
-    def __init__(
-        self, detector: YoloOnnxDetector, blur: Collection[str], keep_ids: Collection[int] | None
-    ) -> None:
-        self.detector = detector
-        self.blur = frozenset(blur)
-        self.keep_ids = None if keep_ids is None else np.asarray(sorted(set(keep_ids)), dtype=np.int64)
-        self.class_names: dict[int, str] = detector.class_names
-        self.task: str = detector.task
-
-    @classmethod
-    def wrap(
-        cls, detector: YoloOnnxDetector, blur: Sequence[str], classes: Sequence[str] | None
-    ) -> BlurringDetector:
-        """Make ``detector`` detect ``classes ∪ blur`` and hand on only ``classes``.
-
-        Args:
-            detector: a detector whose ``classes`` filter may be replaced.
-            blur: class names to blur (case-insensitive, as for ``--classes``).
-            classes: the classes to track and count, ``None`` for all.
-
-        Raises:
-            ConfigError: an unknown class name (with close matches).
-        """
-        blur_ids = detector.class_ids_for_names(blur)
-        keep_ids = detector.class_ids_for_names(classes) if classes else None
-        if keep_ids is not None:
-            detector.classes = sorted(set(keep_ids) | set(blur_ids))
-        names = [detector.class_names[i] for i in blur_ids]
-        only = sorted(set(blur_ids) - set(keep_ids)) if keep_ids is not None else []
-        logger.info(
-            "blurring %s in written images; detected for blurring only (not tracked): %s",
-            ", ".join(names),
-            ", ".join(detector.class_names[i] for i in only) or "none",
-        )
-        return cls(detector, names, keep_ids)
-
-    def warmup(self) -> None:
-        """Warm the wrapped detector up."""
-        self.detector.warmup()
-
-    def __call__(self, image: np.ndarray) -> sv.Detections:
-        """Detect, pixelate the blurred classes in ``image`` (in place), return the kept rows.
-
-        Args:
-            image: BGR ``(H, W, 3)`` uint8, writable: it is changed in place.
-
-        Returns:
-            The detections of the kept classes (see the ``Detector`` protocol).
-        """
-        det = self.detector(image)
-        blur_regions(image, det, self.blur, copy=False)
-        if self.keep_ids is not None and len(det) and det.class_id is not None:
-            kept = det[np.isin(det.class_id, self.keep_ids)]
-            assert isinstance(kept, sv.Detections)  # a boolean index gives Detections
-            return kept
-        return det
-
-
-def blurring_stage(
-    detector: YoloOnnxDetector,
-    blur: Sequence[str],
-    classes: Sequence[str] | None,
-    *,
-    writes_images: bool,
-) -> YoloOnnxDetector | BlurringDetector:
-    """The detector a run uses: wrapped in a :class:`BlurringDetector` when something is blurred.
-
-    Args:
-        detector: the run's detector, its ``classes`` filter already set from ``classes``.
-        blur: class names to blur; empty: ``detector`` is returned as is.
-        classes: the tracked classes (``--classes``), ``None`` for all.
-        writes_images: the run writes images (annotated video or photos); when not, the names are
-            checked but nothing is wrapped (nothing would show the blur).
-
-    Raises:
-        ConfigError: an unknown class name in ``blur``.
-    """
-    if not blur:
-        return detector
-    if not writes_images:
-        detector.class_ids_for_names(blur)  # a typo is still an error
-        logger.info("--blur has no effect: this run writes no images")
-        return detector
-    return BlurringDetector.wrap(detector, blur, classes)

@@ -27,7 +27,7 @@ import threading
 import time
 from collections import Counter as _Tally
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from functools import partial
@@ -40,23 +40,26 @@ import supervision as sv
 
 from vtrack.analytics.aggregate import hour_start
 from vtrack.analytics.composite import CounterSet
-from vtrack.analytics.lines import DEFAULT_MAX_TRACK_AGE_FRAMES, LineCounter
 from vtrack.analytics.zones import ZoneHourly, ZoneHourRow
 from vtrack.config import DeploymentConfig, StreamConfig
 from vtrack.detectors.batching import BatcherClosedError, BatchInferer
-from vtrack.detectors.onnx_yolo import TENSORRT, YoloOnnxDetector, select_providers, trt_shape_profile
+from vtrack.detectors.onnx_yolo import YoloOnnxDetector
 from vtrack.errors import ConfigError, VtrackError
 from vtrack.exporters.annotate import FrameAnnotator
 from vtrack.exporters.base import Exporter
 from vtrack.exporters.privacy import blur_regions
 from vtrack.exporters.store import RunInfo, StoreExporter, open_store
-from vtrack.exporters.store.exporter import ZoneFeed
-from vtrack.job import zone_counter_for
 from vtrack.metrics import Metrics
+from vtrack.pipeline.compose import (
+    build_step,
+    canonical_classes,
+    load_detector,
+    resolve_lines,
+    resolve_zones,
+)
+from vtrack.pipeline.step import FrameStep
 from vtrack.service.outputs import StreamOutputs
-from vtrack.trackers import make_tracker
-from vtrack.trackers.base import Tracker
-from vtrack.types import Direction, Frame, FrameResult, ZoneEvent
+from vtrack.types import Direction, Frame, FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -193,24 +196,6 @@ class StreamStatus:
     restarts: int = 0
 
 
-class _CountersView:
-    """The worker's current :class:`CounterSet` as a zone feed (for the store and the output files,
-    which are opened before the counters exist: the first frame sets the zones' pixel size)."""
-
-    def __init__(self, worker: StreamWorker) -> None:
-        self._worker = worker
-
-    @property
-    def last_zone_events(self) -> Sequence[ZoneEvent]:
-        c = self._worker.counters
-        return c.last_zone_events if c is not None else []
-
-    @property
-    def occupancy(self) -> Mapping[str, Mapping[str, int]]:
-        c = self._worker.counters
-        return c.occupancy if c is not None else {}
-
-
 class DailyStoreRuns:
     """A stream's count-store exporter that starts a new store run at each UTC midnight; ``Exporter``.
 
@@ -222,13 +207,13 @@ class DailyStoreRuns:
     Args:
         url: the store URL (opened now: a bad or unreachable store fails before the source starts).
         run_info: makes the identity of each new run.
-        zones: the zone feed of the stream's counters, or ``None`` without zones.
+        zones: the stream counts zones (see :class:`StoreExporter`).
 
     Raises:
         StoreError: the store cannot be opened.
     """
 
-    def __init__(self, url: str, run_info: Callable[[], RunInfo], zones: ZoneFeed | None) -> None:
+    def __init__(self, url: str, run_info: Callable[[], RunInfo], zones: bool) -> None:
         self.url = url
         self.run_info = run_info
         self.zones = zones
@@ -292,8 +277,8 @@ class StreamWorker:
         self.output_root = output_root
         self._batcher = batcher
         self.hourly = HourlyTally()
+        self.step: FrameStep | None = None
         self.counters: CounterSet | None = None
-        self.tracker: Tracker | None = None
         self.annotator: FrameAnnotator | None = None
         self.frames_processed = 0
         self.restarts = 0
@@ -313,18 +298,15 @@ class StreamWorker:
         self._seen_dropped = 0
         self._seen_reconnects = 0
         # zone figures for readers on other threads: snapshots the worker replaces, never mutates
-        self._occupancy: dict[str, dict[str, int]] = {z.name: {} for z in cfg.zones}
+        self._occupancy: dict[str, dict[str, int]] = {z.name: {} for z in cfg.counting.zones}
         self._zone_day: date | None = None
         self._zone_rows_before: tuple[ZoneHourRow, ...] = ()  # the previous UTC day's hours
         self._zone_rows: tuple[ZoneHourRow, ...] = ()
         self._zone_rows_at = 0.0
-        self._class_filter = set(cfg.classes) if cfg.classes else None
-        self._blur = list(cfg.privacy.blur)
-        if self._blur:  # fail early on a class the model does not have
-            detector.class_ids_for_names(self._blur)
+        # the model's spelling; fails early (HTTP 422 / config error) on a class the model does not have
+        self._classes = canonical_classes(detector, cfg.classes)
+        self._blur = canonical_classes(detector, cfg.privacy.blur) or []
         self._seen_classes: set[str] = set()  # classes with a vtrack_objects series (reset to 0 when gone)
-        if cfg.classes:  # fail early (HTTP 422 / config error) on a class the model does not have
-            detector.class_ids_for_names(cfg.classes)
 
     # ------------------------------------------------------------------ life cycle
     def start(self) -> None:
@@ -385,10 +367,10 @@ class StreamWorker:
         for cls in self.cfg.classes or []:
             m.objects.labels(self.id, cls).set(0)
             self._seen_classes.add(cls)
-            for line in self.cfg.lines:
+            for line in self.cfg.counting.lines:
                 for direction in ("in", "out"):
                     m.line_crossings.labels(self.id, line.name, cls, direction)
-            for z in self.cfg.zones:
+            for z in self.cfg.counting.zones:
                 m.zone_occupancy.labels(self.id, z.name, cls).set(0)
                 m.zone_entries.labels(self.id, z.name, cls)
                 m.zone_exits.labels(self.id, z.name, cls)
@@ -454,10 +436,10 @@ class StreamWorker:
             reconnects=src.reconnects if src is not None else 0,
             frames_processed=self.frames_processed,
             frames_dropped=src.frames_dropped if src is not None else 0,
-            lines=[ln.name for ln in self.cfg.lines],
+            lines=[ln.name for ln in self.cfg.counting.lines],
             classes=self.cfg.classes,
             counts=counters.counts if counters is not None else {},
-            zones=[z.name for z in self.cfg.zones],
+            zones=[z.name for z in self.cfg.counting.zones],
             occupancy=self.occupancy,
             restarts=self.restarts,
         )
@@ -497,12 +479,12 @@ class StreamWorker:
     def _run(self, src: LiveSourceLike) -> None:
         store_exporter: DailyStoreRuns | None = None
         outputs: StreamOutputs | None = None
-        feed = _CountersView(self) if self.cfg.zones else None
+        zones = bool(self.cfg.counting.zones)
         try:
             if self.store_url:
-                store_exporter = DailyStoreRuns(self.store_url, self._run_info, feed)
+                store_exporter = DailyStoreRuns(self.store_url, self._run_info, zones)
             if self.output_root is not None:
-                outputs = StreamOutputs(self.output_root, feed)
+                outputs = StreamOutputs(self.output_root, zones)
             src.start()
             self._loop(src, [e for e in (store_exporter, outputs) if e is not None])
         except VtrackError as e:
@@ -546,46 +528,19 @@ class StreamWorker:
         )
 
     def _build(self, src: LiveSourceLike, frame: Frame) -> None:
-        """Tracker, counters and annotator, made at the first frame (zones and lines need its size)."""
+        """The frame step and annotator, made at the first frame (zones and lines need its size)."""
         cfg = self.cfg
         fps = src.fps if src.fps and src.fps > 0 else DEFAULT_SOURCE_FPS
-        eff_fps = min(fps, cfg.max_fps) if cfg.max_fps else fps
         self._fps = fps
-        self.tracker = make_tracker(
-            cfg.tracker.type, fps=eff_fps, lost_track_seconds=cfg.tracker.lost_track_seconds,
-            per_class=cfg.tracker.per_class,
+        self.step = build_step(
+            cfg.tracker, cfg.counting, classes=self._classes, width=frame.width, height=frame.height,
+            native_fps=fps, fps=min(fps, cfg.max_fps) if cfg.max_fps else fps, blur=self._blur,
         )
-        lines = [lc.spec().resolve(frame.width, frame.height) for lc in cfg.lines]
-        zones = [zc.spec().resolve(frame.width, frame.height) for zc in cfg.zones]
-        line_counter = (
-            LineCounter(
-                lines,
-                classes=self._class_filter,
-                anchor=cfg.anchor,
-                min_frames=cfg.min_frames,
-                once_per_direction=cfg.once_per_direction,
-                max_track_age_frames=max(
-                    DEFAULT_MAX_TRACK_AGE_FRAMES, math.ceil(2 * cfg.tracker.lost_track_seconds * fps) + 1
-                ),
-            )
-            if lines
-            else None
-        )
-        zone_counter = None
-        if zones:
-            # frame indices count source frames; the tracker sees one in every fps / eff_fps of them
-            zone_counter = zone_counter_for(
-                zones, classes=cfg.classes, anchor=cfg.anchor, min_frames=cfg.min_frames,
-                lost_track_seconds=cfg.tracker.lost_track_seconds, native_fps=fps,
-                stride=max(1, math.ceil(fps / eff_fps)),
-            )
-        self.counters = CounterSet(line_counter, zone_counter) if lines or zones else None
-        counters = self.counters
+        self.counters = self.step.counters
         self.annotator = FrameAnnotator(
-            lines,
+            resolve_lines(cfg.counting, frame.width, frame.height),
             class_names=self.detector.class_names,
-            zones=zones,
-            occupancy_provider=(lambda: counters.occupancy) if counters is not None and zones else None,
+            zones=resolve_zones(cfg.counting, frame.width, frame.height),
         )
 
     def _infer(self, buffer: np.ndarray) -> list[np.ndarray]:
@@ -621,49 +576,45 @@ class StreamWorker:
                 continue
             # the live source stamps frames on the monotonic clock: captured = start + pts
             captured = min(src.stream_start_monotonic + frame.pts, time.monotonic())
-            if self.tracker is None:
+            if self.step is None:
                 self._build(src, frame)
             if self._t_origin is None:
                 self._t_origin = captured
-            tracker, annotator, counters = self.tracker, self.annotator, self.counters
-            assert tracker is not None and annotator is not None
+            step, annotator = self.step, self.annotator
+            assert step is not None and annotator is not None
             # detect (shared session or cross-stream batcher, own input buffer)
             t0 = time.perf_counter()
             buffer, geom = self.detector.preprocess(frame.image, out=buffer)
-            outputs = self._infer(buffer)
-            detections = self.detector.postprocess(outputs, geom)
+            detections = self.detector.postprocess(self._infer(buffer), geom)
             m.inference.observe(time.perf_counter() - t0)
-            all_detections = detections  # blurring uses every class, also those not tracked
-            if self._class_filter is not None and len(detections):
-                names = np.asarray(detections.data["class_name"])
-                kept = detections[np.isin(names, list(self._class_filter))]
-                assert isinstance(kept, sv.Detections)
-                detections = kept
-            tracked = tracker.update(detections, frame.image)
             # frame index in source frames since the worker first started: never decreases, also
             # across restarts (the counters keep their state)
             index = max(0, round((captured - self._t_origin) * self._fps))
             when = datetime.now(timezone.utc) - timedelta(seconds=time.monotonic() - captured)
-            events = []
-            if counters is not None:
-                self._roll_zone_day(counters, when)
-                events = counters.update(tracked, index, when)
-            result = FrameResult(frame=frame, detections=tracked, events=events, time=when)
-            for ev in events:
-                m.line_crossings.labels(sid, ev.line, ev.class_name, ev.direction).inc()
-                self.hourly.add(ev.time, ev.line, ev.class_name, ev.direction)
-            if counters is not None and counters.zones is not None:
-                self._record_zones(counters)
+            if step.counters is not None:
+                self._roll_zone_day(step.counters, when)
+            result = step(frame, detections, time=when, index=index)
+            self._record(result)
             for exporter in exporters:
                 exporter.write(result)
-            self._record_objects(tracked)
             self.frames_processed += 1
             m.frames.labels(sid).inc()
             done = time.monotonic()
             self._times.append(done)
             m.frame_latency.labels(sid).observe(done - captured)
             if self._watched():
-                self._publish_view(annotator, result, all_detections)
+                self._publish_view(annotator, result)
+
+    def _record(self, result: FrameResult) -> None:
+        """Metrics, in-memory hourly counts and zone figures of one frame's result."""
+        m = self.metrics
+        sid = self.id
+        for ev in result.events:
+            m.line_crossings.labels(sid, ev.line, ev.class_name, ev.direction).inc()
+            self.hourly.add(ev.time, ev.line, ev.class_name, ev.direction)
+        if result.occupancy is not None:
+            self._record_zones(result)
+        self._record_objects(result.detections)
 
     def _roll_zone_day(self, counters: CounterSet, when: datetime) -> None:
         """Keep the in-memory hourly zone figures to the previous and the current UTC day."""
@@ -676,15 +627,15 @@ class StreamWorker:
             self._zone_rows = ()
         self._zone_day = day
 
-    def _record_zones(self, counters: CounterSet) -> None:
+    def _record_zones(self, result: FrameResult) -> None:
         m = self.metrics
         sid = self.id
-        occupancy = counters.occupancy
-        for ev in counters.last_zone_events:
+        occupancy = result.occupancy or {}
+        for ev in result.zone_events:
             (m.zone_entries if ev.kind == "enter" else m.zone_exits).labels(sid, ev.zone, ev.class_name).inc()
             m.zone_occupancy.labels(sid, ev.zone, ev.class_name).set(occupancy[ev.zone].get(ev.class_name, 0))
-        if counters.last_zone_events:
-            self._occupancy = occupancy
+        if result.zone_events:
+            self._occupancy = {z: dict(per) for z, per in occupancy.items()}
         if time.monotonic() - self._zone_rows_at >= ZONE_ROWS_REFRESH_S:
             self._publish_zone_rows()
 
@@ -715,12 +666,10 @@ class StreamWorker:
             m.objects.labels(self.id, cls).set(per_class.get(cls, 0))
         self._seen_classes |= set(per_class)
 
-    def _publish_view(
-        self, annotator: FrameAnnotator, result: FrameResult, all_detections: sv.Detections | None = None
-    ) -> None:
-        if self._blur and all_detections is not None and len(all_detections):
+    def _publish_view(self, annotator: FrameAnnotator, result: FrameResult) -> None:
+        if result.blur is not None:
             # pixelate before drawing, on a copy: the live view is the only image that leaves the process
-            image = blur_regions(result.frame.image, all_detections, self._blur, copy=True)
+            image = blur_regions(result.frame.image, result.blur, self._blur, copy=True)
             result = replace(result, frame=replace(result.frame, image=image))
         counts = self.counters.counts if self.counters is not None else None
         image = annotator.annotate(result, counts)
@@ -766,19 +715,8 @@ class StreamManager:
     def load_model(self) -> YoloOnnxDetector:
         """Load the shared detector (once)."""
         if self.detector is None:
-            from vtrack.detectors.export import resolve_model
-
             mc = self.config.model
-            path = resolve_model(mc.path, imgsz=mc.imgsz or 640)
-            profile = None  # TensorRT: one engine for every batch size (else one build per new size)
-            if mc.batch > 1 and TENSORRT in select_providers(mc.providers):
-                profile = trt_shape_profile(path, max_batch=mc.batch, imgsz=mc.imgsz)
-            det = YoloOnnxDetector(
-                path, conf=mc.conf, iou=mc.iou, imgsz=mc.imgsz, providers=mc.providers,
-                intra_op_threads=mc.threads, half=mc.half, trt_profile=profile,
-            )
-            det.warmup()
-            self.detector = det
+            self.detector = load_detector(mc, max_batch=mc.batch)
         self._start_batcher(self.detector)
         return self.detector
 
@@ -918,8 +856,8 @@ class StreamManager:
             id=cfg.id, source=safe_source(cfg.source), enabled=cfg.enabled, state="stopped",
             last_error=None, fps=0.0, source_fps=None, width=None, height=None,
             last_frame_age_seconds=None, reconnects=0, frames_processed=0, frames_dropped=0,
-            lines=[ln.name for ln in cfg.lines], classes=cfg.classes, counts={},
-            zones=[z.name for z in cfg.zones], occupancy={z.name: {} for z in cfg.zones},
+            lines=[ln.name for ln in cfg.counting.lines], classes=cfg.classes, counts={},
+            zones=[z.name for z in cfg.counting.zones], occupancy={z.name: {} for z in cfg.counting.zones},
         )
 
     def ready(self) -> tuple[bool, dict[str, str]]:

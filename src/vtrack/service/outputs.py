@@ -22,7 +22,6 @@ import logging
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from vtrack.analytics.zones import ZoneHourly
 from vtrack.errors import ExportError
 from vtrack.exporters.base import Exporter
 from vtrack.exporters.files import (
@@ -31,7 +30,6 @@ from vtrack.exporters.files import (
     ZoneEventsJsonlExporter,
     ZonesCsvExporter,
 )
-from vtrack.exporters.store.exporter import ZoneFeed
 from vtrack.types import FrameResult
 
 log = logging.getLogger(__name__)
@@ -50,7 +48,7 @@ class StreamOutputs:
 
     Args:
         root: the stream's folder (``<output_dir>/<stream id>``); created when the first segment opens.
-        zones: where the frame's zone events and occupancy are read; ``None`` without zones.
+        zones: the stream counts zones (``zone_events.jsonl`` and ``zones.csv`` are written).
         checkpoint_interval_s: seconds between atomic rewrites of the CSVs.
 
     Attributes:
@@ -58,7 +56,7 @@ class StreamOutputs:
     """
 
     def __init__(
-        self, root: Path, zones: ZoneFeed | None = None, *, checkpoint_interval_s: float = CSV_CHECKPOINT_S
+        self, root: Path, zones: bool = False, *, checkpoint_interval_s: float = CSV_CHECKPOINT_S
     ) -> None:
         self.root = Path(root)
         self.zones = zones
@@ -66,7 +64,6 @@ class StreamOutputs:
         self.segment: Path | None = None
         self._day: date | None = None
         self._exporters: list[Exporter] = []
-        self._zone_hourly: ZoneHourly | None = None
 
     def write(self, result: FrameResult) -> None:
         """Write one frame's events (opening or rotating the segment first when needed).
@@ -84,11 +81,6 @@ class StreamOutputs:
                 with contextlib.suppress(Exception):  # the first error is the one to report
                     self._close_segment()
                 raise
-        hourly = self._zone_hourly
-        if self.zones is not None and hourly is not None:
-            for e in self.zones.last_zone_events:
-                hourly.add(e)
-            hourly.observe(t, self.zones.occupancy)
         for exporter in self._exporters:
             exporter.write(result)
 
@@ -104,24 +96,18 @@ class StreamOutputs:
         except OSError as e:
             raise ExportError(f"cannot create the output folder {folder}: {e}") from e
         every = self.checkpoint_interval_s
-        feed = self.zones
         self._exporters = []  # each file joins as it opens: a failure closes those already open
         self._exporters.append(EventsJsonlExporter(folder / "events.jsonl"))
         self._exporters.append(CountsCsvExporter(folder / "counts.csv", checkpoint_interval_s=every))
-        if feed is not None:
-            hourly = self._zone_hourly = ZoneHourly()
-            self._exporters.append(
-                ZoneEventsJsonlExporter(folder / "zone_events.jsonl", lambda: feed.last_zone_events)
-            )
-            self._exporters.append(
-                ZonesCsvExporter(folder / "zones.csv", lambda: hourly, checkpoint_interval_s=every)
-            )
+        if self.zones:
+            self._exporters.append(ZoneEventsJsonlExporter(folder / "zone_events.jsonl"))
+            self._exporters.append(ZonesCsvExporter(folder / "zones.csv", checkpoint_interval_s=every))
         self.segment, self._day = folder, when.date()
         log.info("writing outputs to %s", folder)
 
     def _close_segment(self) -> None:
         exporters, self._exporters = self._exporters, []
-        self.segment, self._zone_hourly = None, None
+        self.segment = None
         errors = []
         for exporter in exporters:
             try:

@@ -8,7 +8,8 @@ the GIL, so the stages overlap):
 2. one inference thread per ONNX Runtime session (frame-level parallelism: on a few CPU cores,
    two 1-thread sessions side by side beat one 2-thread session) hands the tensor back to the pool;
 3. the calling thread re-orders results by frame number and runs post-processing (decode + NMS),
-   tracking, counting and the exporters in frame order, so stateful stages need no locks (the
+   the frame step (:class:`~vtrack.pipeline.step.FrameStep`: tracking and counting, the same step
+   ``vtrack serve`` runs) and the exporters in frame order, so stateful stages need no locks (the
    annotated-video exporter encodes on its own thread).
 
 Detectors without the split API (``preprocess``/``infer``/``postprocess``) run whole on one
@@ -33,11 +34,10 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import supervision as sv
 
-from vtrack.analytics.base import Counter
 from vtrack.detectors.base import Detector
 from vtrack.exporters.base import Exporter
+from vtrack.pipeline.step import FrameStep
 from vtrack.stream.base import Source
-from vtrack.trackers.base import Tracker
 from vtrack.types import Frame, FrameResult
 
 log = logging.getLogger(__name__)
@@ -217,13 +217,12 @@ def _prefetch(source: Source, depth: int, stop: threading.Event) -> Generator[Fr
 
 
 class Pipeline:
-    """Runs one source through detector, tracker, counter and exporters.
+    """Runs one source through the detector, the frame step and the exporters.
 
     Args:
         source: frames to process.
         detector: ONNX YOLO detector (or anything with the Detector protocol).
-        tracker: assigns track IDs; rows stay aligned with the detector's output.
-        counter: line counter, or ``None`` for no counting.
+        step: tracks and counts each frame (see :class:`~vtrack.pipeline.step.FrameStep`).
         exporters: each gets every ``FrameResult``; all are closed at the end, also on error.
         start_time: wall-clock time of the source's first frame (timezone-aware).
         stop_event: set it (from a signal handler or another thread) to stop early.
@@ -231,16 +230,17 @@ class Pipeline:
         prefetch: frames decoded (and letterboxed) ahead on the reader thread.
         workers: inference threads; default: ``detector.sessions`` for a :class:`SplitDetector`, else 1.
             More than the detector's sessions is an error (a session runs one frame at a time).
-        sequential: run the plain loop (detector, tracker, counter, exporters one frame at a time
-            on the calling thread, only decoding ahead) instead of the pipelined stages.
+        sequential: run the plain loop (detector, step, exporters one frame at a time on the
+            calling thread, only decoding ahead) instead of the pipelined stages.
+        stats: where the run's statistics are kept (default: a new :class:`RunStats`); pass one to
+            read them from elsewhere while the run goes on.
     """
 
     def __init__(
         self,
         source: Source,
         detector: Detector,
-        tracker: Tracker,
-        counter: Counter | None,
+        step: FrameStep,
         exporters: list[Exporter],
         *,
         start_time: datetime,
@@ -249,11 +249,11 @@ class Pipeline:
         prefetch: int = DEFAULT_PREFETCH,
         workers: int | None = None,
         sequential: bool = False,
+        stats: RunStats | None = None,
     ) -> None:
         self.source = source
         self.detector = detector
-        self.tracker = tracker
-        self.counter = counter
+        self.step = step
         self.exporters = exporters
         self.start_time = start_time
         self.stop_event = stop_event or threading.Event()
@@ -265,27 +265,22 @@ class Pipeline:
         self.workers = available if workers is None else workers
         if not 1 <= self.workers <= available:
             raise ValueError(f"workers must be in [1, {available}] for this detector, got {workers}")
-        self.stats = RunStats()
+        self.stats = stats if stats is not None else RunStats()
 
     def process(self, frame: Frame) -> FrameResult:
         """Detect, track and count one frame, and hand the result to every exporter."""
-        st = self.stats.stages
         t0 = _time.perf_counter()
         detections = self.detector(frame.image)
-        t1 = _time.perf_counter()
-        tracked = self.tracker.update(detections, frame.image)
-        t2 = _time.perf_counter()
-        when = self.start_time + timedelta(seconds=frame.pts)
-        events = self.counter.update(tracked, frame.index, when) if self.counter is not None else []
-        t3 = _time.perf_counter()
-        result = FrameResult(frame=frame, detections=tracked, events=events, time=when)
+        self.stats.stages.detect += _time.perf_counter() - t0
+        return self._step_and_export(frame, detections)
+
+    def _step_and_export(self, frame: Frame, detections: sv.Detections) -> FrameResult:
+        """The frame step, then every exporter."""
+        result = self.step(frame, detections, time=self.start_time + timedelta(seconds=frame.pts))
+        t0 = _time.perf_counter()
         for ex in self.exporters:
             ex.write(result)
-        t4 = _time.perf_counter()
-        st.detect += t1 - t0
-        st.track += t2 - t1
-        st.count += t3 - t2
-        st.export += t4 - t3
+        self.stats.stages.export += _time.perf_counter() - t0
         return result
 
     def run(self) -> RunStats:
@@ -316,6 +311,8 @@ class Pipeline:
             self.stats.cpu.process = _time.process_time() - cpu0
             self.stats.cpu.pipeline = _time.thread_time() - thread0
             self.stats.unique_tracks = tally.counts()
+            self.stats.stages.track = self.step.times.track
+            self.stats.stages.count = self.step.times.count
             for ex in self.exporters:
                 try:
                     ex.close()
@@ -357,22 +354,6 @@ class Pipeline:
             reader_stop.set()
             frames.close()
 
-    def _track_count_export(self, frame: Frame, detections: sv.Detections) -> FrameResult:
-        st = self.stats.stages
-        t1 = _time.perf_counter()
-        tracked = self.tracker.update(detections, frame.image)
-        t2 = _time.perf_counter()
-        when = self.start_time + timedelta(seconds=frame.pts)
-        events = self.counter.update(tracked, frame.index, when) if self.counter is not None else []
-        t3 = _time.perf_counter()
-        result = FrameResult(frame=frame, detections=tracked, events=events, time=when)
-        for ex in self.exporters:
-            ex.write(result)
-        st.track += t2 - t1
-        st.count += t3 - t2
-        st.export += _time.perf_counter() - t3
-        return result
-
     def _run_pipelined(self, tally: _TrackTally) -> None:
         stages = _Stages(
             self.detector, self.source, self.prefetch, self.workers, self.stats.stages, self.stats.cpu
@@ -411,7 +392,7 @@ class Pipeline:
                     st.postprocess += _time.perf_counter() - tp
                 else:
                     detections = item.outputs
-                self._finish_frame(self._track_count_export(item.frame, detections), tally)
+                self._finish_frame(self._step_and_export(item.frame, detections), tally)
         finally:
             self._ended = _time.perf_counter()
             stages.stop()

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from vtrack.analytics import ZoneHourly
 from vtrack.cli import build_run_config
 from vtrack.config import RunConfig, zones_from_flags
 from vtrack.errors import ConfigError
@@ -27,9 +26,17 @@ W, H = 320, 240
 ZONE = Polygon("lot", ((40, 40), (200, 40), (200, 200), (40, 200)))
 
 
-def frame_result(i: int = 0) -> FrameResult:
+def frame_result(
+    i: int = 0,
+    zone_events: list[ZoneEvent] | None = None,
+    occupancy: dict[str, dict[str, int]] | None = None,
+    sec: float = 0.0,
+) -> FrameResult:
     det = sv.Detections(xyxy=np.empty((0, 4), np.float32), tracker_id=np.empty(0, np.int64))
-    return FrameResult(Frame(np.full((H, W, 3), 40, np.uint8), i, i / 10), det, time=T0)
+    return FrameResult(
+        Frame(np.full((H, W, 3), 40, np.uint8), i, i / 10), det, time=T0 + timedelta(seconds=sec),
+        zone_events=zone_events or [], occupancy=occupancy,
+    )
 
 
 def zev(sec: float, kind: str, tid: int = 1, dwell: float | None = None) -> ZoneEvent:
@@ -65,15 +72,11 @@ def test_config_rejects_bad_zones(zones: list[dict], match: str) -> None:
 
 
 # -------------------------------------------------------------------------------- writers
-def test_zone_events_jsonl_writes_the_providers_events(tmp_path: Path) -> None:
-    pending: list[ZoneEvent] = []
-    ex = ZoneEventsJsonlExporter(tmp_path / "zone_events.jsonl", lambda: pending)
-    pending[:] = [zev(0, "enter")]
-    ex.write(frame_result(0))
-    pending[:] = []
+def test_zone_events_jsonl_writes_each_frames_zone_events(tmp_path: Path) -> None:
+    ex = ZoneEventsJsonlExporter(tmp_path / "zone_events.jsonl")
+    ex.write(frame_result(0, [zev(0, "enter")]))
     ex.write(frame_result(1))
-    pending[:] = [zev(3, "exit", dwell=3.0)]
-    ex.write(frame_result(2))
+    ex.write(frame_result(2, [zev(3, "exit", dwell=3.0)]))
     ex.close()
     rows = [json.loads(line) for line in (tmp_path / "zone_events.jsonl").read_text().splitlines()]
     assert [(r["kind"], r["dwell_seconds"]) for r in rows] == [("enter", None), ("exit", 3.0)]
@@ -81,14 +84,10 @@ def test_zone_events_jsonl_writes_the_providers_events(tmp_path: Path) -> None:
     assert ex.events_written == 2
 
 
-def test_zones_csv_renders_hourly_rows(tmp_path: Path) -> None:
-    agg = ZoneHourly()
-    agg.add(zev(0, "enter"))
-    agg.observe(T0, {"lot": {"car": 1}})
-    agg.observe(T0 + timedelta(seconds=4), {"lot": {"car": 0}})  # spans 09:00
-    agg.add(zev(4, "exit", dwell=4.0))
-    ex = ZonesCsvExporter(tmp_path / "zones.csv", lambda: agg, checkpoint_interval_s=None)
-    ex.write(frame_result())
+def test_zones_csv_renders_hourly_rows_aggregated_from_the_frames(tmp_path: Path) -> None:
+    ex = ZonesCsvExporter(tmp_path / "zones.csv", checkpoint_interval_s=None)
+    ex.write(frame_result(0, [zev(0, "enter")], {"lot": {"car": 1}}))
+    ex.write(frame_result(40, [zev(4, "exit", dwell=4.0)], {"lot": {"car": 0}}, sec=4))  # spans 09:00
     ex.close()
     rows = list(csv.reader(io.StringIO((tmp_path / "zones.csv").read_text())))
     assert tuple(rows[0]) == ZONES_CSV_HEADER
@@ -98,8 +97,8 @@ def test_zones_csv_renders_hourly_rows(tmp_path: Path) -> None:
     ]
 
 
-def test_zones_csv_without_aggregates_is_header_only(tmp_path: Path) -> None:
-    ex = ZonesCsvExporter(tmp_path / "zones.csv", lambda: None)
+def test_zones_csv_without_frames_is_header_only(tmp_path: Path) -> None:
+    ex = ZonesCsvExporter(tmp_path / "zones.csv")
     ex.close()
     assert (tmp_path / "zones.csv").read_text().splitlines() == [",".join(ZONES_CSV_HEADER)]
 
@@ -107,8 +106,8 @@ def test_zones_csv_without_aggregates_is_header_only(tmp_path: Path) -> None:
 # -------------------------------------------------------------------------------- drawing
 def test_annotator_tints_the_zone_draws_its_label_and_leaves_the_rest() -> None:
     occupancy = {"lot": {"car": 2, "truck": 0}}
-    ann = FrameAnnotator([], zones=[ZONE], occupancy_provider=lambda: occupancy, trail_length_frames=0)
-    r = frame_result()
+    ann = FrameAnnotator([], zones=[ZONE], trail_length_frames=0)
+    r = frame_result(occupancy=occupancy)
     out = ann.annotate(r)
     assert out.shape == (H, W, 3)
     assert not np.array_equal(out[120, 120], r.frame.image[120, 120])  # tinted inside

@@ -10,7 +10,7 @@ import pytest
 import supervision as sv
 from supervision.detection.compact_mask import CompactMask
 
-from vtrack.exporters.privacy import BlurringDetector, blur_regions
+from vtrack.exporters.privacy import blur_regions
 
 log = logging.getLogger(__name__)
 
@@ -149,37 +149,44 @@ def test_rows_without_class_names_are_an_error_not_a_silent_leak() -> None:
         blur_regions(noise(), det, {"person"})
 
 
-class FakeDetector:
-    """Two rows: a person and a bicycle (the real detector is exercised by the integration tests)."""
+def test_frame_step_blurs_in_place_and_hands_on_only_tracked_classes() -> None:
+    """A run's privacy: the step pixelates the blurred class in the frame, then tracks only the rest."""
+    from datetime import datetime, timezone
 
-    class_names = {0: "person", 1: "bicycle"}  # noqa: RUF012
-    task = "detect"
+    from vtrack.pipeline.step import FrameStep
+    from vtrack.trackers import make_tracker
+    from vtrack.types import Frame
 
-    def __init__(self) -> None:
-        self.classes: list[int] | None = None
-
-    def class_ids_for_names(self, names: list[str]) -> list[int]:
-        inv = {v: k for k, v in self.class_names.items()}
-        return [inv[n.casefold()] for n in names]
-
-    def warmup(self) -> None: ...
-
-    def __call__(self, image: np.ndarray) -> sv.Detections:
-        det = make_detections([PERSON, CAR], classes=["person", "bicycle"])
-        det.class_id = np.asarray([0, 1])
-        return det
-
-
-def test_blurring_detector_detects_blur_classes_but_hands_on_only_tracked_ones() -> None:
-    inner = FakeDetector()
-    stage = BlurringDetector.wrap(inner, ["Person"], ["bicycle"])  # type: ignore[arg-type]
-    assert inner.classes == [0, 1]  # bicycle ∪ person
+    step = FrameStep(
+        make_tracker("bytetrack", fps=30), classes=["bicycle"], blur=["person"], blur_in_place=True
+    )
     img = noise(5)
     ref = img.copy()
-    det = stage(img)
-    assert det.data["class_name"].tolist() == ["bicycle"]
+    det = make_detections([PERSON, CAR], classes=["person", "bicycle"])
+    result = step(Frame(img, 0, 0.0), det, time=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    assert result.detections.data["class_name"].tolist() == ["bicycle"]
+    assert result.blur is None  # already applied
     assert not np.array_equal(box(img, PERSON), box(ref, PERSON))  # blurred in place
     assert np.array_equal(box(img, CAR), box(ref, CAR))
+
+
+def test_frame_step_keeps_the_rows_to_blur_for_a_live_view() -> None:
+    """``vtrack serve``: the frame stays as captured; the rows go on for the view's copy."""
+    from datetime import datetime, timezone
+
+    from vtrack.pipeline.step import FrameStep
+    from vtrack.trackers import make_tracker
+    from vtrack.types import Frame
+
+    step = FrameStep(make_tracker("bytetrack", fps=30), classes=["bicycle"], blur=["person"])
+    img = noise(5)
+    ref = img.copy()
+    det = make_detections([PERSON, CAR], classes=["person", "bicycle"])
+    result = step(Frame(img, 0, 0.0), det, time=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    assert np.array_equal(img, ref)
+    assert result.blur is not None and result.blur.data["class_name"].tolist() == ["person", "bicycle"]
+    view = blur_regions(img, result.blur, {"person"}, copy=True)
+    assert not np.array_equal(box(view, PERSON), box(ref, PERSON))
 
 
 def test_cost_per_720p_frame_is_small() -> None:

@@ -36,8 +36,12 @@ def _view(blur: list[str]) -> tuple[np.ndarray, np.ndarray]:
     cfg = StreamConfig(id="s1", source="clip.mp4", classes=["bicycle"], privacy={"blur": blur})
     worker = StreamWorker(cfg, StubDetector(), Metrics(), source_factory=lambda _c: None)  # type: ignore[arg-type]
     # the person is not a tracked class: the view shows no box for it, but blurs it
-    result = FrameResult(frame=Frame(image.copy(), 0, 0.0), detections=sv.Detections.empty(), events=[])
-    worker._publish_view(FrameAnnotator([]), result, person)
+    # (the frame step hands the rows to blur on in ``result.blur`` when the stream blurs something)
+    result = FrameResult(
+        frame=Frame(image.copy(), 0, 0.0), detections=sv.Detections.empty(), events=[],
+        blur=person if blur else None,
+    )
+    worker._publish_view(FrameAnnotator([]), result)
     jpeg, _ = worker.latest_jpeg()
     assert jpeg is not None
     view = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)

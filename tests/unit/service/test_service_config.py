@@ -40,7 +40,7 @@ def test_loads_a_deployment(tmp_path: Path) -> None:
     cfg = load_deployment_config(_write(tmp_path, GOOD), environ={})
     assert cfg.server.host == "127.0.0.1" and cfg.server.port == 9000 and cfg.server.token is None
     assert [s.id for s in cfg.streams] == ["gate-1", "demo"]
-    assert cfg.streams[0].lines[0].name == "entry" and cfg.streams[1].enabled is False
+    assert cfg.streams[0].counting.lines[0].name == "entry" and cfg.streams[1].enabled is False
     assert "hunter22" not in repr(cfg)  # a URL password never reaches a log line through repr
 
 
@@ -91,7 +91,7 @@ def test_stream_lines_must_be_unique() -> None:
 def test_stream_zones_must_be_unique_and_polygons() -> None:
     zone = {"name": "lot", "points": [[0, 0], [1, 0], [1, 1]]}
     cfg = StreamConfig.model_validate({"id": "x", "source": "y", "zones": [zone], "min_frames": 3})
-    assert cfg.zones[0].name == "lot" and cfg.min_frames == 3
+    assert cfg.counting.zones[0].name == "lot" and cfg.counting.min_frames == 3
     with pytest.raises(ValueError, match="zone names must be unique, repeated: lot"):
         StreamConfig.model_validate({"id": "x", "source": "y", "zones": [zone, zone]})
     segment = {"name": "a", "points": [[0, 0], [1, 1]]}
@@ -112,6 +112,6 @@ def test_defaults() -> None:
     assert cfg.server.host == "127.0.0.1" and cfg.server.metrics_auth is True
     assert cfg.streams == [] and cfg.store is None and cfg.timezone == "UTC" and cfg.output_dir is None
     stream = StreamConfig(id="x", source="y")
-    assert stream.zones == [] and stream.min_frames == 2 and stream.outputs is False
-    assert stream.once_per_direction is False  # every settled crossing counts, as in `vtrack run`
-    assert StreamConfig(id="x", source="y", once_per_direction=True).once_per_direction
+    assert stream.counting.zones == [] and stream.counting.min_frames == 2 and stream.outputs is False
+    assert stream.counting.once_per_direction is False  # every settled crossing counts, as in `vtrack run`
+    assert StreamConfig(id="x", source="y", once_per_direction=True).counting.once_per_direction

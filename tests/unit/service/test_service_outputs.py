@@ -25,10 +25,12 @@ from vtrack.exporters.store import RunInfo, StoreExporter, open_store
 from vtrack.exporters.store.base import CountFilter
 from vtrack.exporters.store.query import Bucket
 from vtrack.geometry import Line, Polygon
+from vtrack.pipeline.step import FrameStep
 from vtrack.service.manager import DailyStoreRuns
 from vtrack.service.outputs import StreamOutputs
 from vtrack.service.zonestats import MemoryZoneHours, zone_figures
-from vtrack.types import Frame, FrameResult
+from vtrack.trackers.base import GivenIds
+from vtrack.types import Frame
 
 T0 = datetime(2026, 3, 1, 23, 59, 40, tzinfo=timezone.utc)
 FRAMES = 40  # x from -50 to 145: inside the zone [0, 100] from about frame 10 to frame 30
@@ -56,9 +58,9 @@ def _counters() -> CounterSet:
 
 
 def _run(counters: CounterSet, exporters: list[StreamOutputs | StoreExporter | DailyStoreRuns]) -> None:
+    step = FrameStep(GivenIds(), counters)
     for i, (t, det) in enumerate(_walk()):
-        events = counters.update(det, i, t)
-        result = FrameResult(frame=Frame(IMAGE, i, float(i)), detections=det, events=events, time=t)
+        result = step(Frame(IMAGE, i, float(i)), det, time=t)
         for e in exporters:
             e.write(result)
     for e in exporters:
@@ -71,7 +73,7 @@ def _jsonl(paths: list[Path], name: str) -> list[dict[str, object]]:
 
 def test_segments_rotate_at_utc_midnight_and_never_truncate(tmp_path: Path) -> None:
     counters = _counters()
-    outputs = StreamOutputs(tmp_path / "cam", counters)
+    outputs = StreamOutputs(tmp_path / "cam", zones=True)
     _run(counters, [outputs])
     segments = sorted((tmp_path / "cam").iterdir())
     assert [p.name for p in segments] == ["20260301T235940Z", "20260302T000000Z"]
@@ -88,7 +90,7 @@ def test_segments_rotate_at_utc_midnight_and_never_truncate(tmp_path: Path) -> N
     assert second[0]["hour_start"] == "2026-03-02T00:00:00+00:00" and second[0]["exits"] == "1"
     # a second run in the same second opens a new folder beside the old one
     again = _counters()
-    _run(again, [StreamOutputs(tmp_path / "cam", again)])
+    _run(again, [StreamOutputs(tmp_path / "cam", zones=True)])
     names = sorted(p.name for p in (tmp_path / "cam").iterdir())
     assert "20260301T235940Z-1" in names and "20260301T235940Z" in names
     assert _jsonl([segments[0]], "zone_events.jsonl")[0]["kind"] == "enter"  # the old files are intact
@@ -96,7 +98,7 @@ def test_segments_rotate_at_utc_midnight_and_never_truncate(tmp_path: Path) -> N
 
 def test_outputs_without_zones_write_lines_only(tmp_path: Path) -> None:
     counters = CounterSet(LineCounter([Line("mid", 50, 0, 50, 100)]), None)
-    _run(counters, [StreamOutputs(tmp_path / "cam", None)])
+    _run(counters, [StreamOutputs(tmp_path / "cam")])
     seg = sorted((tmp_path / "cam").iterdir())[0]
     assert {p.name for p in seg.iterdir()} == {"events.jsonl", "counts.csv"}
 
@@ -105,7 +107,7 @@ def test_outputs_without_zones_write_lines_only(tmp_path: Path) -> None:
 def test_memory_and_store_zone_figures_agree(tmp_path: Path, bucket: Bucket) -> None:
     counters = _counters()
     store = StoreExporter(
-        open_store(f"sqlite:///{tmp_path / 'c.db'}"), RunInfo(run_id="r1", stream="cam"), zones=counters
+        open_store(f"sqlite:///{tmp_path / 'c.db'}"), RunInfo(run_id="r1", stream="cam"), zones=True
     )
     _run(counters, [store])
     assert counters.zone_hourly is not None
@@ -136,7 +138,7 @@ def test_store_runs_rotate_at_utc_midnight(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'c.db'}"
     ids = iter(["day1", "day2"])
     counters = _counters()
-    _run(counters, [DailyStoreRuns(url, lambda: RunInfo(run_id=next(ids), stream="cam"), counters)])
+    _run(counters, [DailyStoreRuns(url, lambda: RunInfo(run_id=next(ids), stream="cam"), True)])
     db = open_store(url)
     try:
         assert sorted(r.run_id for r in db.runs(CountFilter(stream="cam"))) == ["day1", "day2"]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
+from vtrack.pipeline.step import FrameStep
 from vtrack.stream.runner import Pipeline
 from vtrack.types import Frame, FrameResult
 
@@ -67,7 +68,7 @@ class Recorder:
 
 
 def make(src: FakeSource, rec: Recorder, **kw: object) -> Pipeline:
-    return Pipeline(src, FakeDetector(), FakeTracker(), None, [rec], start_time=T0, **kw)  # type: ignore[arg-type]
+    return Pipeline(src, FakeDetector(), FrameStep(FakeTracker()), [rec], start_time=T0, **kw)  # type: ignore[arg-type]
 
 
 def test_every_frame_in_order_with_times() -> None:
@@ -107,7 +108,7 @@ def test_exporter_error_still_closes_others() -> None:
             raise ValueError("boom")
 
     src, rec, broken = FakeSource(5), Recorder(), Broken()
-    p = Pipeline(src, FakeDetector(), FakeTracker(), None, [broken, rec], start_time=T0)  # type: ignore[arg-type]
+    p = Pipeline(src, FakeDetector(), FrameStep(FakeTracker()), [broken, rec], start_time=T0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="boom"):
         p.run()
     assert broken.closed == 1 and rec.closed == 1

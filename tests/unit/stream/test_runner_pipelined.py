@@ -19,9 +19,11 @@ import pytest
 import supervision as sv
 
 from vtrack.analytics import LineCounter
+from vtrack.analytics.composite import CounterSet
 from vtrack.exporters.base import Exporter
 from vtrack.exporters.files import EventsJsonlExporter, MotTracksExporter
 from vtrack.geometry import Line
+from vtrack.pipeline.step import FrameStep
 from vtrack.stream.runner import Pipeline, SplitDetector, plan_inference
 from vtrack.trackers import make_tracker
 from vtrack.types import Frame, FrameResult
@@ -124,7 +126,7 @@ def run_to(
     prefetch: int = 4,
 ) -> Pipeline:
     out.mkdir()
-    counter = LineCounter([Line("gate", 160, 0, 160, H)])
+    counter = CounterSet(LineCounter([Line("gate", 160, 0, 160, H)]), None)
     exporters: list[Exporter] = [
         EventsJsonlExporter(out / "events.jsonl"),
         MotTracksExporter(out / "tracks.txt"),
@@ -132,8 +134,7 @@ def run_to(
     p = Pipeline(
         MovingSource(),
         detector or SplitFake(),
-        make_tracker("bytetrack", fps=15.0),
-        counter,
+        FrameStep(make_tracker("bytetrack", fps=15.0), counter),
         exporters,
         start_time=T0,
         sequential=sequential,
@@ -167,8 +168,7 @@ def test_results_come_in_frame_order_with_stage_times() -> None:
     p = Pipeline(
         src,
         SplitFake(),
-        make_tracker("bytetrack", fps=15.0),
-        None,
+        FrameStep(make_tracker("bytetrack", fps=15.0)),
         [],
         start_time=T0,
         on_frame=lambda r: seen.append(r.frame.index),
@@ -192,7 +192,7 @@ def test_reader_error_after_the_frames_before_it() -> None:
             self.closed += 1
 
     rec, src = Rec(), MovingSource(fail_at=40)
-    p = Pipeline(src, SplitFake(), make_tracker("bytetrack", fps=15.0), None, [rec], start_time=T0)
+    p = Pipeline(src, SplitFake(), FrameStep(make_tracker("bytetrack", fps=15.0)), [rec], start_time=T0)
     with pytest.raises(OSError, match="stream lost"):
         p.run()
     assert [r.frame.index for r in rec.results] == list(range(40))
@@ -208,7 +208,7 @@ def test_inference_error_propagates() -> None:
             return super().infer(tensor, session)
 
     src = MovingSource()
-    p = Pipeline(src, Failing(), make_tracker("bytetrack", fps=15.0), None, [], start_time=T0)
+    p = Pipeline(src, Failing(), FrameStep(make_tracker("bytetrack", fps=15.0)), [], start_time=T0)
     with pytest.raises(RuntimeError, match="onnxruntime failed"):
         p.run()
     assert p.stats.frames == 25 and src.closed
@@ -224,8 +224,7 @@ def test_stop_event_midway() -> None:
     p = Pipeline(
         MovingSource(),
         SplitFake(),
-        make_tracker("bytetrack", fps=15.0),
-        None,
+        FrameStep(make_tracker("bytetrack", fps=15.0)),
         [],
         start_time=T0,
         stop_event=stop,
@@ -248,8 +247,7 @@ def test_wall_time_ends_with_the_last_frame_handed_on() -> None:
     p = Pipeline(
         MovingSource(),
         SlowAfter10(jitter_s=0.0),
-        make_tracker("bytetrack", fps=15.0),
-        None,
+        FrameStep(make_tracker("bytetrack", fps=15.0)),
         [],
         start_time=T0,
         stop_event=stop,
@@ -275,8 +273,7 @@ def test_cpu_used_by_each_thread_is_accounted() -> None:
     stats = Pipeline(
         MovingSource(),
         Busy(sessions=2, jitter_s=0.0),
-        make_tracker("bytetrack", fps=15.0),
-        None,
+        FrameStep(make_tracker("bytetrack", fps=15.0)),
         [],
         start_time=T0,
     ).run()
@@ -293,8 +290,7 @@ def test_more_workers_than_sessions_is_an_error() -> None:
         Pipeline(
             MovingSource(),
             SplitFake(sessions=2),
-            make_tracker("bytetrack", fps=15.0),
-            None,
+            FrameStep(make_tracker("bytetrack", fps=15.0)),
             [],
             start_time=T0,
             workers=3,
@@ -335,7 +331,8 @@ def test_stop_event_while_waiting_for_a_stalled_source() -> None:
     timer = threading.Timer(0.5, stop.set)
     timer.start()
     p = Pipeline(
-        Stalling(), SplitFake(), make_tracker("bytetrack", fps=15.0), None, [], start_time=T0, stop_event=stop
+        Stalling(), SplitFake(), FrameStep(make_tracker("bytetrack", fps=15.0)), [], start_time=T0,
+        stop_event=stop,
     )
     stats = p.run()
     timer.cancel()

@@ -22,9 +22,8 @@ import dataclasses
 import logging
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
 
 from vtrack.analytics.zones import ZoneHourly
 from vtrack.errors import ExportError
@@ -74,16 +73,6 @@ def closing_status(
     return status
 
 
-class ZoneFeed(Protocol):
-    """Where the zone events and occupancy of the frame just counted are read (a ``CounterSet``)."""
-
-    @property
-    def last_zone_events(self) -> Sequence[ZoneEvent]: ...
-
-    @property
-    def occupancy(self) -> Mapping[str, Mapping[str, int]]: ...
-
-
 class StoreExporter:
     """Writes every crossing event of one run of one stream to a :class:`CountStore`.
 
@@ -94,8 +83,9 @@ class StoreExporter:
             ``write``); 0 commits every frame.
         clock: monotonic seconds (injectable for tests).
         owns_store: close ``store`` at :meth:`close`.
-        zones: with zones, read each frame's zone events and occupancy here; the events and the
-            hourly zone figures (UTC hours, aggregated here) are committed with the crossings.
+        zones: the run counts zones: each frame's zone events and occupancy (``result.zone_events``,
+            ``result.occupancy``) are aggregated into hourly zone figures (UTC hours) and committed,
+            with the events, together with the crossings.
         status_of: asked at :meth:`close` for the run's final status when no error propagates
             (e.g. ``interrupted`` when the pipeline was stopped early); default ``finished``.
 
@@ -113,7 +103,7 @@ class StoreExporter:
         commit_interval_s: float = DEFAULT_COMMIT_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
         owns_store: bool = True,
-        zones: ZoneFeed | None = None,
+        zones: bool = False,
         status_of: Callable[[], str] | None = None,
     ) -> None:
         if commit_interval_s < 0:
@@ -128,7 +118,7 @@ class StoreExporter:
         self._buffer: list[CrossingEvent] = []
         self.zones = zones
         self._zone_buffer: list[ZoneEvent] = []
-        self._zone_hourly = ZoneHourly() if zones is not None else None
+        self._zone_hourly = ZoneHourly() if zones else None
         self._zone_dirty_since: datetime | None = None  # earliest UTC time touched since the last commit
         self._last_zone_time: datetime | None = None
         self._started = False
@@ -153,8 +143,8 @@ class StoreExporter:
         if self._closed:
             raise ExportError(f"store exporter for {self.store.url.display} is closed; cannot write more")
         self._buffer.extend(result.events)
-        if self.zones is not None:
-            self._feed_zones(self.zones, result.time)
+        if self._zone_hourly is not None:
+            self._feed_zones(self._zone_hourly, result)
         if not self._started:
             self.commit()
         elif (self._buffer or self._zone_dirty_since is not None) and (
@@ -162,18 +152,16 @@ class StoreExporter:
         ):
             self.commit()
 
-    def _feed_zones(self, zones: ZoneFeed, when: datetime | None) -> None:
-        hourly = self._zone_hourly
-        if hourly is None:
-            return
+    def _feed_zones(self, hourly: ZoneHourly, result: FrameResult) -> None:
+        when = result.time
         touched = []
-        for e in zones.last_zone_events:
+        for e in result.zone_events:
             e_utc = dataclasses.replace(e, time=utc(e.time))
             self._zone_buffer.append(e)
             hourly.add(e_utc)
             touched.append(e_utc.time)
         if when is not None:
-            hourly.observe(utc(when), zones.occupancy)
+            hourly.observe(utc(when), result.occupancy or {})
             if self._last_zone_time is not None:
                 touched.append(self._last_zone_time)  # the interval since it is credited to its hour
             self._last_zone_time = utc(when)

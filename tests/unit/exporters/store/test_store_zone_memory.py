@@ -12,7 +12,9 @@ from vtrack.analytics.composite import CounterSet
 from vtrack.analytics.zones import ZoneCounter
 from vtrack.exporters.store import CountFilter, RunInfo, StoreExporter, open_store
 from vtrack.geometry import Polygon
-from vtrack.types import Frame, FrameResult
+from vtrack.pipeline.step import FrameStep
+from vtrack.trackers.base import GivenIds
+from vtrack.types import Frame
 
 T0 = datetime(2026, 3, 1, 20, 0, tzinfo=timezone.utc)
 STEP = timedelta(minutes=7)  # not a divisor of an hour: intervals straddle hour boundaries
@@ -35,13 +37,12 @@ def test_zone_hours_are_forgotten_once_stored_and_the_store_holds_every_hour(tmp
     ticks = iter(range(10**6))
     url = f"sqlite:///{tmp_path / 'z.db'}"
     exporter = StoreExporter(
-        open_store(url), RunInfo("r1", "cam"), zones=counters, clock=lambda: float(next(ticks))
+        open_store(url), RunInfo("r1", "cam"), zones=True, clock=lambda: float(next(ticks))
     )  # a clock one second further on every call: a commit on every frame
     kept: list[int] = []
+    step = FrameStep(GivenIds(), counters)
     for i in range(FRAMES):
-        t = T0 + i * STEP
-        counters.update(_detections(i), i, t)
-        exporter.write(FrameResult(Frame(IMAGE, i, 0.0), sv.Detections.empty(), time=t))
+        exporter.write(step(Frame(IMAGE, i, 0.0), _detections(i), time=T0 + i * STEP))
         assert exporter._zone_hourly is not None
         kept.append(len({r.hour_start for r in exporter._zone_hourly.rows()}))
     exporter.close()
