@@ -9,6 +9,10 @@ call the same :class:`FrameStep`, so a change to tracking or counting is made on
                ─► counters (line crossings, zone entries/exits, occupancy)
                ─► FrameResult (everything an exporter needs)
 
+On frames the detector skips (``--stride``, or a live stream whose detector cannot keep up),
+:meth:`FrameStep.carry` moves the tracks without detections (a tracker that can propagate its boxes,
+:class:`CarriesTracks`), so the counters still see every frame.
+
 The step holds no thread state of its own: the tracker and the counters are stateful, so one step
 serves one stream and is called from one thread, in frame order.
 """
@@ -19,6 +23,7 @@ import time as _time
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import supervision as sv
@@ -29,12 +34,30 @@ from vtrack.trackers.base import Tracker
 from vtrack.types import Frame, FrameResult
 
 
+@runtime_checkable
+class CarriesTracks(Protocol):
+    """A tracker that can move its tracks on a frame without detections."""
+
+    def propagate(self, frame: np.ndarray, timestamp: float) -> sv.Detections:
+        """Move every track to ``frame`` (BGR ``(H, W, 3)`` uint8, at ``timestamp`` seconds).
+
+        Returns:
+            The confirmed tracks' boxes on ``frame``, with ``tracker_id`` and ``data["class_name"]``.
+        """
+        ...
+
+
 @dataclass
 class StepTimes:
-    """Wall seconds the step spent tracking and counting (summed over the frames it was given)."""
+    """Wall seconds the step spent tracking and counting (summed over the frames it was given).
+
+    ``carry`` is the tracking time of the frames without detections (included in ``track``).
+    """
 
     track: float = 0.0
     count: float = 0.0
+    carry: float = 0.0
+    carried: int = 0
 
 
 class FrameStep:
@@ -70,6 +93,11 @@ class FrameStep:
         self.blur_in_place = blur_in_place
         self.times = StepTimes()
 
+    @property
+    def can_carry(self) -> bool:
+        """The tracker moves its tracks on frames without detections (:meth:`carry` works)."""
+        return isinstance(self.tracker, CarriesTracks)
+
     def __call__(
         self, frame: Frame, detections: sv.Detections, *, time: datetime, index: int | None = None
     ) -> FrameResult:
@@ -96,16 +124,47 @@ class FrameStep:
         t0 = _time.perf_counter()
         tracked = self.tracker.update(detections, frame.image)
         t1 = _time.perf_counter()
-        counters = self.counters
         result = FrameResult(frame=frame, detections=tracked, time=time, blur=blur_rows)
-        if counters is not None:
-            result.events = counters.update(tracked, frame.index if index is None else index, time)
-            if counters.zones is not None:
-                result.zone_events = list(counters.last_zone_events)
-                result.occupancy = counters.occupancy
+        self._count(result, frame.index if index is None else index)
         self.times.track += t1 - t0
         self.times.count += _time.perf_counter() - t1
         return result
+
+    def carry(self, frame: Frame, *, time: datetime, index: int | None = None) -> FrameResult:
+        """Move the tracks to a frame the detector did not run on, and count them there.
+
+        Args:
+            frame: the frame (the tracker reads its pixels to follow the boxes).
+            time: wall-clock time of the frame, timezone-aware.
+            index: as for :meth:`__call__`.
+
+        Returns:
+            The frame's result with the tracks' carried boxes (``detected`` is ``False``).
+
+        Raises:
+            TypeError: the tracker cannot carry tracks (see :attr:`can_carry`).
+        """
+        if not isinstance(self.tracker, CarriesTracks):
+            raise TypeError(f"{type(self.tracker).__name__} cannot move tracks without detections")
+        t0 = _time.perf_counter()
+        tracked = self.tracker.propagate(frame.image, frame.pts)
+        t1 = _time.perf_counter()
+        result = FrameResult(frame=frame, detections=tracked, time=time, detected=False)
+        self._count(result, frame.index if index is None else index)
+        self.times.track += t1 - t0
+        self.times.carry += t1 - t0
+        self.times.carried += 1
+        self.times.count += _time.perf_counter() - t1
+        return result
+
+    def _count(self, result: FrameResult, index: int) -> None:
+        counters = self.counters
+        if counters is None or result.time is None:
+            return
+        result.events = counters.update(result.detections, index, result.time)
+        if counters.zones is not None:
+            result.zone_events = list(counters.last_zone_events)
+            result.occupancy = counters.occupancy
 
 
 def keep_classes(detections: sv.Detections, classes: Collection[str] | None) -> sv.Detections:

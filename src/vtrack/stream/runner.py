@@ -12,6 +12,11 @@ the GIL, so the stages overlap):
    ``vtrack serve`` runs) and the exporters in frame order, so stateful stages need no locks (the
    annotated-video exporter encodes on its own thread).
 
+With ``detect_every=K`` (``--stride K`` with a tracker that can carry its tracks) the detector runs
+on every K-th frame only; the frames between skip letterboxing and inference and go to
+:meth:`FrameStep.carry <vtrack.pipeline.step.FrameStep.carry>`, so tracking and counting still see
+every frame.
+
 Detectors without the split API (``preprocess``/``infer``/``postprocess``) run whole on one
 inference thread. ``sequential=True`` keeps the plain loop (decode-ahead thread, then
 :meth:`Pipeline.process` per frame), the reference the pipelined runner is tested against.
@@ -234,6 +239,8 @@ class Pipeline:
             calling thread, only decoding ahead) instead of the pipelined stages.
         stats: where the run's statistics are kept (default: a new :class:`RunStats`); pass one to
             read them from elsewhere while the run goes on.
+        detect_every: run the detector on frames whose index is a multiple of this and carry the
+            tracks over the others (:meth:`FrameStep.carry`; the step's tracker must be able to).
     """
 
     def __init__(
@@ -250,6 +257,7 @@ class Pipeline:
         workers: int | None = None,
         sequential: bool = False,
         stats: RunStats | None = None,
+        detect_every: int = 1,
     ) -> None:
         self.source = source
         self.detector = detector
@@ -266,9 +274,16 @@ class Pipeline:
         if not 1 <= self.workers <= available:
             raise ValueError(f"workers must be in [1, {available}] for this detector, got {workers}")
         self.stats = stats if stats is not None else RunStats()
+        if detect_every < 1:
+            raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+        if detect_every > 1 and not step.can_carry:
+            raise ValueError("detect_every > 1 needs a tracker that carries its tracks between detections")
+        self.detect_every = detect_every
 
     def process(self, frame: Frame) -> FrameResult:
-        """Detect, track and count one frame, and hand the result to every exporter."""
+        """Detect (or carry), track and count one frame, and hand the result to every exporter."""
+        if frame.index % self.detect_every:
+            return self._carry_and_export(frame)
         t0 = _time.perf_counter()
         detections = self.detector(frame.image)
         self.stats.stages.detect += _time.perf_counter() - t0
@@ -277,6 +292,13 @@ class Pipeline:
     def _step_and_export(self, frame: Frame, detections: sv.Detections) -> FrameResult:
         """The frame step, then every exporter."""
         result = self.step(frame, detections, time=self.start_time + timedelta(seconds=frame.pts))
+        return self._export(result)
+
+    def _carry_and_export(self, frame: Frame) -> FrameResult:
+        """The frame step without detections (tracks carried), then every exporter."""
+        return self._export(self.step.carry(frame, time=self.start_time + timedelta(seconds=frame.pts)))
+
+    def _export(self, result: FrameResult) -> FrameResult:
         t0 = _time.perf_counter()
         for ex in self.exporters:
             ex.write(result)
@@ -356,7 +378,8 @@ class Pipeline:
 
     def _run_pipelined(self, tally: _TrackTally) -> None:
         stages = _Stages(
-            self.detector, self.source, self.prefetch, self.workers, self.stats.stages, self.stats.cpu
+            self.detector, self.source, self.prefetch, self.workers, self.stats.stages, self.stats.cpu,
+            self.detect_every,
         )
         stages.start()
         st = self.stats.stages
@@ -384,6 +407,9 @@ class Pipeline:
                     raise item.error
                 if item.frame is None:  # end of the source
                     break
+                if not item.detect:
+                    self._finish_frame(self._carry_and_export(item.frame), tally)
+                    continue
                 tp = _time.perf_counter()
                 if stages.split:
                     detections = self.detector.postprocess(  # type: ignore[attr-defined]
@@ -404,6 +430,7 @@ class _Item:
 
     seq: int
     frame: Frame | None = None
+    detect: bool = True
     tensor: Any = None
     geom: Any = None
     outputs: Any = None
@@ -426,8 +453,10 @@ class _Stages:
         workers: int,
         times: StageTimes,
         cpu: CpuTimes,
+        detect_every: int = 1,
     ) -> None:
         self.detector = detector
+        self.detect_every = detect_every
         self.source = source
         self.split = isinstance(detector, SplitDetector)
         self.workers = workers
@@ -500,6 +529,12 @@ class _Stages:
                 except StopIteration:
                     break
                 t1 = _time.perf_counter()
+                if frame.index % self.detect_every:  # carried: no tensor, no inference
+                    if not self._put(self.q_in, _Item(seq, frame, detect=False)):
+                        return
+                    seq += 1
+                    decode += t1 - t0
+                    continue
                 if split:
                     try:
                         buf: np.ndarray | None = self.pool.get_nowait()
@@ -511,7 +546,7 @@ class _Stages:
                 t2 = _time.perf_counter()
                 decode += t1 - t0
                 prep += t2 - t1
-                if not self._put(self.q_in, _Item(seq, frame, tensor, geom)):
+                if not self._put(self.q_in, _Item(seq, frame, tensor=tensor, geom=geom)):
                     return
                 seq += 1
             else:
@@ -539,6 +574,10 @@ class _Stages:
                     self._put(self.q_out, item)
                     self._put(self.q_in, item)
                     return
+                if not item.detect:
+                    if not self._put(self.q_out, item):
+                        return
+                    continue
                 t0 = _time.perf_counter()
                 try:
                     if self.split:
