@@ -74,6 +74,8 @@ JPEG_QUALITY = 80
 FPS_WINDOW = 30
 """Processed frames over which a stream's processing FPS is measured."""
 DEFAULT_SOURCE_FPS = 25.0
+MAX_FPS_SLACK = 0.1
+"""A frame counts as due for ``max_fps`` up to this share of the interval early (frame times jitter)."""
 ZONE_ROWS_REFRESH_S = 1.0
 """Most seconds the hourly zone figures shown by the API lag behind the worker's."""
 
@@ -289,6 +291,7 @@ class StreamWorker:
         self._source: LiveSourceLike | None = None
         self._times: deque[float] = deque(maxlen=FPS_WINDOW)
         self._t_origin: float | None = None  # monotonic time of frame index 0 (kept across restarts)
+        self._last_detect: float | None = None  # captured time of the last frame the detector ran on
         self._fps = DEFAULT_SOURCE_FPS
         self._jpeg: bytes | None = None
         self._jpeg_seq = 0
@@ -582,18 +585,22 @@ class StreamWorker:
                 self._t_origin = captured
             step, annotator = self.step, self.annotator
             assert step is not None and annotator is not None
-            # detect (shared session or cross-stream batcher, own input buffer)
-            t0 = time.perf_counter()
-            buffer, geom = self.detector.preprocess(frame.image, out=buffer)
-            detections = self.detector.postprocess(self._infer(buffer), geom)
-            m.inference.observe(time.perf_counter() - t0)
             # frame index in source frames since the worker first started: never decreases, also
             # across restarts (the counters keep their state)
             index = max(0, round((captured - self._t_origin) * self._fps))
             when = datetime.now(timezone.utc) - timedelta(seconds=time.monotonic() - captured)
             if step.counters is not None:
                 self._roll_zone_day(step.counters, when)
-            result = step(frame, detections, time=when, index=index)
+            if self._detect_now(src, step, captured):
+                # detect (shared session or cross-stream batcher, own input buffer)
+                t0 = time.perf_counter()
+                buffer, geom = self.detector.preprocess(frame.image, out=buffer)
+                detections = self.detector.postprocess(self._infer(buffer), geom)
+                m.inference.observe(time.perf_counter() - t0)
+                self._last_detect = captured
+                result = step(frame, detections, time=when, index=index)
+            else:  # behind, or over max_fps: carry the tracks to this frame without the detector
+                result = step.carry(frame, time=when, index=index)
             self._record(result)
             for exporter in exporters:
                 exporter.write(result)
@@ -604,6 +611,16 @@ class StreamWorker:
             m.frame_latency.labels(sid).observe(done - captured)
             if self._watched():
                 self._publish_view(annotator, result)
+
+    def _detect_now(self, src: LiveSourceLike, step: FrameStep, captured: float) -> bool:
+        """Run the detector on this frame? Always, unless the step carries tracks and the source hands
+        on every frame: then only when no newer frame waits and ``max_fps`` allows."""
+        if not step.can_carry or getattr(src, "keep", 1) <= 1 or self._last_detect is None:
+            return True
+        if getattr(src, "pending", 0) > 0:
+            return False
+        cap = self.cfg.max_fps
+        return cap is None or captured - self._last_detect >= (1.0 - MAX_FPS_SLACK) / cap
 
     def _record(self, result: FrameResult) -> None:
         """Metrics, in-memory hourly counts and zone figures of one frame's result."""

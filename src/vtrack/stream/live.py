@@ -13,7 +13,10 @@ How it works (the Frigate pattern): a capture thread reads frames continuously a
 a one-frame slot; :meth:`LiveSource.read` takes the newest frame. A frame still in the slot when the
 next one arrives is replaced, and counted in ``frames_dropped``: when the consumer is slower than the
 camera the latency stays at most one frame interval plus one processing time, instead of growing.
-Memory is one frame in the slot plus what the decoder holds.
+Memory is one frame in the slot plus what the decoder holds. With ``keep=N`` the slot holds the
+``N`` oldest frames not yet read (a consumer that detects on some frames and carries its tracks over
+the others reads every frame; :attr:`pending` tells it how far behind it is); the oldest is dropped
+when an ``N+1``-th arrives.
 
 Watchdog: a failed open, a failed read, or no frame for ``stall_timeout`` seconds closes the
 connection and opens it again after an exponential backoff (``backoff_initial`` doubling to
@@ -421,6 +424,8 @@ class LiveSource:
         backoff_max: longest reconnect delay in seconds (>= ``backoff_initial``).
         max_fps: deliver at most this many frames per second (the others are skipped, counted in
             ``frames_skipped``); ``None`` for no limit.
+        keep: frames held for the consumer (>= 1): 1 hands on the newest frame only; more hands on
+            every frame in order while the consumer is at most ``keep`` frames behind.
 
     Attributes:
         name: the stream name.
@@ -451,6 +456,7 @@ class LiveSource:
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
         max_fps: float | None = None,
+        keep: int = 1,
     ) -> None:
         if not str(spec).strip():
             raise ConfigError("live source: empty spec (expected a URL, camera index or video file)")
@@ -466,6 +472,8 @@ class LiveSource:
             )
         if max_fps is not None and not max_fps > 0:
             raise ConfigError(f"max_fps must be > 0 or None, got {max_fps}")
+        if keep < 1:
+            raise ConfigError(f"keep must be >= 1 frame, got {keep}")
         self._spec = str(spec).strip()
         self._secrets = _url_secrets(self._spec)
         self.name = name
@@ -492,7 +500,8 @@ class LiveSource:
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         self._stop = threading.Event()
         self._cond = threading.Condition()
-        self._slot: Frame | None = None  # the one frame waiting for the consumer
+        self.keep = int(keep)
+        self._slot: deque[Frame] = deque()  # frames waiting for the consumer, oldest first (<= keep)
         self._thread: threading.Thread | None = None
         self._last_delivered = -1.0e9  # monotonic time of the last frame put in the slot (max_fps)
         self._had_frames = False  # the current connection delivered a frame
@@ -508,8 +517,13 @@ class LiveSource:
             self._thread = threading.Thread(target=self._run, name=f"capture-{self.name}", daemon=True)
             self._thread.start()
 
+    @property
+    def pending(self) -> int:
+        """Frames captured and waiting to be read (0 or 1 with ``keep=1``)."""
+        return len(self._slot)
+
     def read(self, timeout: float = 1.0) -> Frame | None:
-        """Take the newest frame not yet returned.
+        """Take the newest frame not yet returned (with ``keep > 1``: the oldest one waiting).
 
         Args:
             timeout: seconds to wait for a frame.
@@ -520,14 +534,14 @@ class LiveSource:
         """
         deadline = time.monotonic() + max(timeout, 0.0)
         with self._cond:
-            while self._slot is None:
+            while not self._slot:
                 if self.state in (StreamState.STOPPED, StreamState.FAILED):
                     return None
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
                 self._cond.wait(left)
-            frame, self._slot = self._slot, None
+            frame = self._slot.popleft()
             self._cond.notify_all()
             return frame
 
@@ -542,7 +556,7 @@ class LiveSource:
             if thread.is_alive():
                 logger.warning("%s: the capture thread did not end (a backend call is blocked)", self.name)
         with self._cond:
-            self._slot = None
+            self._slot.clear()
             if self.state != StreamState.FAILED:
                 self.state = StreamState.STOPPED
             self._cond.notify_all()
@@ -697,9 +711,10 @@ class LiveSource:
         )
         with self._cond:
             if not self.realtime:  # a file read as fast as the consumer goes: wait, drop nothing
-                while self._slot is not None and not self._stop.is_set():
+                while len(self._slot) >= self.keep and not self._stop.is_set():
                     self._cond.wait(0.1)
-            if self._slot is not None:
+            if len(self._slot) >= self.keep:
+                self._slot.popleft()
                 self.frames_dropped += 1
-            self._slot = frame
+            self._slot.append(frame)
             self._cond.notify_all()

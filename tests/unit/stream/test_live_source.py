@@ -243,6 +243,18 @@ def test_slow_consumer_gets_newest_frame_and_drops_are_counted() -> None:
         assert frame.pts == pytest.approx(src.last_frame_monotonic - src.stream_start_monotonic)
 
 
+def test_keep_hands_on_the_oldest_frames_in_order_and_drops_beyond() -> None:
+    """``keep=N``: a consumer that reads every frame gets them in order while at most N behind."""
+    opener = FakeOpener([["frame"] * 10])
+    src = make_source(opener, stall_timeout=5.0, keep=4)
+    with src:
+        assert wait_for(lambda: src.frames_read == 10)
+        assert src.pending == 4
+        got = [f.index for _ in range(4) if (f := src.read(timeout=1)) is not None]
+        assert got == [6, 7, 8, 9] and src.pending == 0
+        assert src.frames_dropped == 6
+
+
 def test_file_not_realtime_delivers_every_frame_then_stops() -> None:
     opener = FakeOpener([["frame"] * 20 + ["eof"]])
     src = make_source(opener, spec="clip.mp4", realtime=False)
