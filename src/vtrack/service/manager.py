@@ -26,7 +26,7 @@ import re
 import threading
 import time
 from collections import Counter as _Tally
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from vtrack.analytics.aggregate import hour_start
+from vtrack.analytics.aggregate import HourlyCounts
 from vtrack.analytics.composite import CounterSet
 from vtrack.analytics.zones import ZoneHourly, ZoneHourRow
 from vtrack.config import DeploymentConfig, StreamConfig
@@ -59,7 +59,7 @@ from vtrack.pipeline.compose import (
 )
 from vtrack.pipeline.step import FrameStep
 from vtrack.service.outputs import StreamOutputs
-from vtrack.types import Direction, Frame, FrameResult
+from vtrack.types import Frame, FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -126,51 +126,6 @@ def safe_source(url: str) -> str:
     except ImportError:
         return scrub(url)
     return scrub(redact_url(url))
-
-
-class HourlyTally:
-    """Crossings per UTC hour × line × class × direction, keeping only the last ``keep_hours`` hours.
-
-    Thread-safe (written by a worker, read by HTTP handlers). Memory: at most ``keep_hours`` hours of
-    keys, whatever the uptime.
-    """
-
-    def __init__(self, keep_hours: int = HOURLY_KEEP_HOURS) -> None:
-        self.keep_hours = keep_hours
-        self._hours: OrderedDict[datetime, _Tally[tuple[str, str, Direction]]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, time_: datetime, line: str, class_name: str, direction: Direction, n: int = 1) -> None:
-        """Count ``n`` crossings at ``time_`` (aware)."""
-        hour = hour_start(time_.astimezone(timezone.utc))
-        with self._lock:
-            tally = self._hours.get(hour)
-            if tally is None:
-                tally = self._hours[hour] = _Tally()
-                self._hours = OrderedDict(sorted(self._hours.items()))
-                horizon = max(self._hours) - timedelta(hours=self.keep_hours - 1)
-                while self._hours and next(iter(self._hours)) < horizon:
-                    self._hours.popitem(last=False)
-            tally[(line, class_name, direction)] += n
-
-    def rows(
-        self, since: datetime | None = None, until: datetime | None = None
-    ) -> list[tuple[datetime, str, str, Direction, int]]:
-        """``(utc_hour_start, line, class, direction, count)`` of hours overlapping ``[since, until)``."""
-        with self._lock:
-            items = [(h, dict(t)) for h, t in self._hours.items()]
-        out: list[tuple[datetime, str, str, Direction, int]] = []
-        for hour, tally in items:
-            if since is not None and hour + timedelta(hours=1) <= since:
-                continue
-            if until is not None and hour >= until:
-                continue
-            out.extend((hour, ln, c, d, n) for (ln, c, d), n in sorted(tally.items()))
-        return out
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._hours)
 
 
 @dataclass
@@ -278,7 +233,7 @@ class StreamWorker:
         self.tz = tz
         self.output_root = output_root
         self._batcher = batcher
-        self.hourly = HourlyTally()
+        self.hourly = HourlyCounts(HOURLY_KEEP_HOURS, utc=True)
         self.step: FrameStep | None = None
         self.counters: CounterSet | None = None
         self.annotator: FrameAnnotator | None = None
@@ -628,7 +583,7 @@ class StreamWorker:
         sid = self.id
         for ev in result.events:
             m.line_crossings.labels(sid, ev.line, ev.class_name, ev.direction).inc()
-            self.hourly.add(ev.time, ev.line, ev.class_name, ev.direction)
+            self.hourly.add(ev)
         if result.occupancy is not None:
             self._record_zones(result)
         self._record_objects(result.detections)
