@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter as _Tally
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from vtrack.types import CrossingEvent, Direction
 
@@ -14,6 +14,24 @@ CountKey = tuple[datetime, str, str, Direction]
 def hour_start(t: datetime) -> datetime:
     """Start of the clock hour holding ``t``, in ``t``'s own time zone."""
     return t.replace(minute=0, second=0, microsecond=0)
+
+
+class UtcDays:
+    """Tells when successive times pass a UTC midnight (a live stream's daily rotations).
+
+    Attributes:
+        day: the UTC day of the latest time given, ``None`` before the first.
+    """
+
+    def __init__(self) -> None:
+        self.day: date | None = None
+
+    def turned(self, t: datetime) -> bool:
+        """Whether ``t`` (aware) falls on another UTC day than the previous call's (never on the first)."""
+        day = t.astimezone(timezone.utc).date()
+        turned = self.day is not None and day != self.day
+        self.day = day
+        return turned
 
 
 class HourlyCounts:

@@ -29,7 +29,7 @@ from collections import Counter as _Tally
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from vtrack.analytics.aggregate import HourlyCounts
+from vtrack.analytics.aggregate import HourlyCounts, UtcDays
 from vtrack.analytics.composite import CounterSet
 from vtrack.analytics.zones import ZoneHourly, ZoneHourRow
 from vtrack.config import DeploymentConfig, StreamConfig
@@ -175,16 +175,13 @@ class DailyStoreRuns:
         self.run_info = run_info
         self.zones = zones
         self.exporter = StoreExporter(open_store(url), run_info(), zones=zones)
-        self._day: date | None = None
+        self._days = UtcDays()
 
     def write(self, result: FrameResult) -> None:
         """Write one frame (closing the day's run and opening the next one first at UTC midnight)."""
-        day = result.time.astimezone(timezone.utc).date() if result.time is not None else None
-        if day is not None and self._day is not None and day != self._day:
+        if result.time is not None and self._days.turned(result.time):
             self.exporter.close()
             self.exporter = StoreExporter(open_store(self.url), self.run_info(), zones=self.zones)
-        if day is not None:
-            self._day = day
         self.exporter.write(result)
 
     def close(self, status: str | None = None) -> None:
@@ -257,7 +254,7 @@ class StreamWorker:
         self._seen_reconnects = 0
         # zone figures for readers on other threads: snapshots the worker replaces, never mutates
         self._occupancy: dict[str, dict[str, int]] = {z.name: {} for z in cfg.counting.zones}
-        self._zone_day: date | None = None
+        self._zone_days = UtcDays()
         self._zone_rows_before: tuple[ZoneHourRow, ...] = ()  # the previous UTC day's hours
         self._zone_rows: tuple[ZoneHourRow, ...] = ()
         self._zone_rows_at = 0.0
@@ -590,14 +587,10 @@ class StreamWorker:
 
     def _roll_zone_day(self, counters: CounterSet, when: datetime) -> None:
         """Keep the in-memory hourly zone figures to the previous and the current UTC day."""
-        day = when.date()
-        if counters.zone_hourly is None or day == self._zone_day:
-            return
-        if self._zone_day is not None:
+        if counters.zone_hourly is not None and self._zone_days.turned(when):
             self._zone_rows_before = tuple(counters.zone_hourly.rows())
             counters.zone_hourly = ZoneHourly()
             self._zone_rows = ()
-        self._zone_day = day
 
     def _record_zones(self, result: FrameResult) -> None:
         m = self.metrics

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
+from vtrack.analytics.aggregate import UtcDays
 from vtrack.errors import ExportError
 from vtrack.exporters.base import Exporter
 from vtrack.exporters.files import (
@@ -62,7 +63,7 @@ class StreamOutputs:
         self.zones = zones
         self.checkpoint_interval_s = checkpoint_interval_s
         self.segment: Path | None = None
-        self._day: date | None = None
+        self._days = UtcDays()
         self._exporters: list[Exporter] = []
 
     def write(self, result: FrameResult) -> None:
@@ -73,7 +74,7 @@ class StreamOutputs:
         """
         t = result.time if result.time is not None else datetime.now(timezone.utc)
         when = t.astimezone(timezone.utc)
-        if self.segment is None or when.date() != self._day:
+        if self._days.turned(when) or self.segment is None:
             self._close_segment()
             try:
                 self._open_segment(when)
@@ -102,7 +103,7 @@ class StreamOutputs:
         if self.zones:
             self._exporters.append(ZoneEventsJsonlExporter(folder / "zone_events.jsonl"))
             self._exporters.append(ZonesCsvExporter(folder / "zones.csv", checkpoint_interval_s=every))
-        self.segment, self._day = folder, when.date()
+        self.segment = folder
         log.info("writing outputs to %s", folder)
 
     def _close_segment(self) -> None:

@@ -48,3 +48,18 @@ def test_hours_in_utc_or_in_the_events_zone(utc: bool, hour: int) -> None:
 def test_keep_hours_must_be_positive() -> None:
     with pytest.raises(ValueError, match="keep_hours"):
         HourlyCounts(keep_hours=0)
+
+
+def test_utc_days_turn_at_utc_midnight_only() -> None:
+    from vtrack.analytics.aggregate import UtcDays
+
+    days = UtcDays()
+    ams = timezone(timedelta(hours=2))
+    times = [
+        datetime(2026, 3, 1, 23, 59, tzinfo=timezone.utc),
+        datetime(2026, 3, 2, 1, 30, tzinfo=ams),  # 23:30 UTC the day before: not yet
+        datetime(2026, 3, 2, 0, 0, 1, tzinfo=timezone.utc),
+        datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc),
+    ]
+    assert [days.turned(t) for t in times] == [False, False, True, False]
+    assert days.day is not None and days.day.isoformat() == "2026-03-02"

@@ -1,0 +1,99 @@
+"""A live camera's counts must not depend on the box's speed (issue "Counts that hold at any rate").
+
+The bike clip (10 s, 30 fps, 21 cyclists riding out through the gate at full rate) is served by a
+real ``vtrack serve`` stream worker as a looped, real-time-paced camera, at ``max_fps`` 5, 10 and
+uncapped (whatever this 2-core machine manages). Each setting runs whole loops; the crossings per
+loop must be within ±10 % of the offline full-rate count, with no spurious ``in``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import pytest
+
+from vtrack.config import DeploymentConfig, RunConfig, lines_from_flags
+from vtrack.job import run_job
+from vtrack.metrics import Metrics
+from vtrack.pipeline.compose import load_detector
+from vtrack.service.manager import StreamManager
+
+pytestmark = [pytest.mark.assets, pytest.mark.slow]
+log = logging.getLogger(__name__)
+
+CLIP = "media/video/bicycle_tracking_sample.mp4"
+GATE = [400, 250, 400, 650]
+LOOP_FRAMES = 300  # 10 s at 30 fps
+LOOPS = 3
+TOLERANCE = 0.10
+
+
+@pytest.fixture(scope="module")
+def offline(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
+    """The offline full-rate count of one pass: ``{"in": n, "out": n}``."""
+    cfg = RunConfig(source=str(shared / CLIP), classes=["bicycle"])
+    cfg.model.path = str(shared / "models/yolov8n.onnx")
+    cfg.counting.lines = lines_from_flags(["gate=" + ",".join(map(str, GATE))])
+    cfg.output.dir = str(tmp_path_factory.mktemp("offline"))
+    cfg.output.video = False
+    counts = run_job(cfg).summary["lines"]["gate"]["bicycle"]
+    assert counts["out"] >= 15  # the clip's cyclists do ride out
+    return counts
+
+
+def _live(shared: Path, out: Path, max_fps: float | None) -> tuple[dict[str, int], float]:
+    """Serve the looped clip for ``LOOPS`` loops; crossings of the whole loops, and the processing FPS."""
+    deployment = DeploymentConfig.model_validate(
+        {
+            "model": {"path": str(shared / "models/yolov8n.onnx")},
+            "output_dir": str(out),
+            "streams": [
+                {
+                    "id": "bikes", "source": str(shared / CLIP), "loop": True, "max_fps": max_fps,
+                    "classes": ["bicycle"], "outputs": True,
+                    "counting": {"lines": [{"name": "gate", "points": GATE}]},
+                }
+            ],
+        }
+    )
+    manager = StreamManager(deployment, metrics=Metrics(), detector=load_detector(deployment.model))
+    manager.start()
+    worker = manager.worker("bikes")
+    assert worker is not None
+    fps: list[float] = []
+    try:
+        deadline = time.monotonic() + LOOPS * 10 * 3 + 60
+        while worker.status().frames_processed == 0 or worker._t_origin is None:
+            assert time.monotonic() < deadline, worker.status()
+            time.sleep(0.1)
+        end = worker._t_origin + LOOPS * LOOP_FRAMES / 30.0 + 2.0  # whole loops, and 2 s to settle
+        while time.monotonic() < end:
+            assert worker.state == "running", worker.status()
+            fps.append(worker.processing_fps())
+            time.sleep(0.5)
+    finally:
+        manager.stop()
+    events = [
+        json.loads(line)
+        for seg in sorted((out / "bikes").iterdir())
+        for line in (seg / "events.jsonl").read_text().splitlines()
+    ]
+    whole = [e for e in events if e["frame"] < LOOPS * LOOP_FRAMES]
+    counts = {d: sum(e["direction"] == d for e in whole) for d in ("in", "out")}
+    return counts, (sorted(fps)[len(fps) // 2] if fps else 0.0)
+
+
+@pytest.mark.parametrize("max_fps", [5.0, 10.0, None], ids=["5fps", "10fps", "uncapped"])
+def test_live_counts_per_loop_match_the_offline_full_rate_count(
+    shared: Path, tmp_path: Path, offline: dict[str, int], max_fps: float | None
+) -> None:
+    counts, fps = _live(shared, tmp_path, max_fps)
+    per_loop = counts["out"] / LOOPS
+    log.warning(
+        "max_fps=%s: processed %.1f FPS, %s over %d loops, offline %s", max_fps, fps, counts, LOOPS, offline
+    )
+    assert abs(per_loop - offline["out"]) <= TOLERANCE * offline["out"], (counts, offline, fps)
+    assert counts["in"] <= 1, (counts, fps)
