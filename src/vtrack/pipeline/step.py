@@ -10,8 +10,9 @@ call the same :class:`FrameStep`, so a change to tracking or counting is made on
                ─► FrameResult (everything an exporter needs)
 
 On frames the detector skips (``--stride``, or a live stream whose detector cannot keep up),
-:meth:`FrameStep.carry` moves the tracks without detections (a tracker that can propagate its boxes,
-:class:`CarriesTracks`), so the counters still see every frame.
+:meth:`FrameStep.carry` moves the last frame's tracked boxes to the new frame with a
+:class:`Propagator` and gives them to the tracker as that frame's detections, so the tracker and the
+counters still see every frame.
 
 The step holds no thread state of its own: the tracker and the counters are stateful, so one step
 serves one stream and is called from one thread, in frame order.
@@ -23,7 +24,7 @@ import time as _time
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import numpy as np
 import supervision as sv
@@ -34,16 +35,15 @@ from vtrack.trackers.base import Tracker
 from vtrack.types import Frame, FrameResult
 
 
-@runtime_checkable
-class CarriesTracks(Protocol):
-    """A tracker that can move its tracks on a frame without detections."""
+class Propagator(Protocol):
+    """Moves the last frame's tracked boxes to a frame the detector skipped (e.g. by optical flow)."""
 
-    def propagate(self, frame: np.ndarray, timestamp: float) -> sv.Detections:
-        """Move every track to ``frame`` (BGR ``(H, W, 3)`` uint8, at ``timestamp`` seconds).
+    def observe(self, frame: np.ndarray, tracked: sv.Detections) -> None:
+        """Remember ``frame`` (BGR ``(H, W, 3)`` uint8) and the rows tracked on it."""
+        ...
 
-        Returns:
-            The confirmed tracks' boxes on ``frame``, with ``tracker_id`` and ``data["class_name"]``.
-        """
+    def propagate(self, frame: np.ndarray, timestamp: float | None = None) -> sv.Detections:
+        """The remembered rows moved to ``frame``, as detections for the tracker."""
         ...
 
 
@@ -72,6 +72,8 @@ class FrameStep:
         blur_in_place: pixelate ``frame.image`` itself now (a run that writes images: everything
             downstream sees the blurred pixels); when false, the rows go on in ``FrameResult.blur``
             for whatever makes an image later (the live view pixelates a copy).
+        propagator: carries the boxes over frames without detections (:meth:`carry`); it observes
+            every frame the step is given. ``None``: every frame must be detected.
 
     Attributes:
         times: time spent tracking and counting.
@@ -85,8 +87,10 @@ class FrameStep:
         classes: Collection[str] | None = None,
         blur: Collection[str] = (),
         blur_in_place: bool = False,
+        propagator: Propagator | None = None,
     ) -> None:
         self.tracker = tracker
+        self.propagator = propagator
         self.counters = counters
         self.classes = sorted(set(classes)) if classes else None
         self.blur = frozenset(blur)
@@ -95,8 +99,8 @@ class FrameStep:
 
     @property
     def can_carry(self) -> bool:
-        """The tracker moves its tracks on frames without detections (:meth:`carry` works)."""
-        return isinstance(self.tracker, CarriesTracks)
+        """Frames without detections can be carried (:meth:`carry` works): the step has a propagator."""
+        return self.propagator is not None
 
     def __call__(
         self, frame: Frame, detections: sv.Detections, *, time: datetime, index: int | None = None
@@ -122,7 +126,7 @@ class FrameStep:
                 blur_rows = detections
         detections = keep_classes(detections, self.classes)
         t0 = _time.perf_counter()
-        tracked = self.tracker.update(detections, frame.image)
+        tracked = self._track(frame, detections)
         t1 = _time.perf_counter()
         result = FrameResult(frame=frame, detections=tracked, time=time, blur=blur_rows)
         self._count(result, frame.index if index is None else index)
@@ -131,23 +135,23 @@ class FrameStep:
         return result
 
     def carry(self, frame: Frame, *, time: datetime, index: int | None = None) -> FrameResult:
-        """Move the tracks to a frame the detector did not run on, and count them there.
+        """Track and count a frame the detector did not run on: the boxes are carried to it.
 
         Args:
-            frame: the frame (the tracker reads its pixels to follow the boxes).
+            frame: the frame (the propagator follows the boxes in its pixels).
             time: wall-clock time of the frame, timezone-aware.
             index: as for :meth:`__call__`.
 
         Returns:
-            The frame's result with the tracks' carried boxes (``detected`` is ``False``).
+            The frame's result (``detected`` is ``False``).
 
         Raises:
-            TypeError: the tracker cannot carry tracks (see :attr:`can_carry`).
+            TypeError: the step has no propagator (see :attr:`can_carry`).
         """
-        if not isinstance(self.tracker, CarriesTracks):
-            raise TypeError(f"{type(self.tracker).__name__} cannot move tracks without detections")
+        if self.propagator is None:
+            raise TypeError("this frame step has no propagator: every frame needs detections")
         t0 = _time.perf_counter()
-        tracked = self.tracker.propagate(frame.image, frame.pts)
+        tracked = self._track(frame, self.propagator.propagate(frame.image, frame.pts))
         t1 = _time.perf_counter()
         result = FrameResult(frame=frame, detections=tracked, time=time, detected=False)
         self._count(result, frame.index if index is None else index)
@@ -156,6 +160,12 @@ class FrameStep:
         self.times.carried += 1
         self.times.count += _time.perf_counter() - t1
         return result
+
+    def _track(self, frame: Frame, detections: sv.Detections) -> sv.Detections:
+        tracked = self.tracker.update(detections, frame.image)
+        if self.propagator is not None:
+            self.propagator.observe(frame.image, tracked)
+        return tracked
 
     def _count(self, result: FrameResult, index: int) -> None:
         counters = self.counters

@@ -12,7 +12,7 @@ the GIL, so the stages overlap):
    ``vtrack serve`` runs) and the exporters in frame order, so stateful stages need no locks (the
    annotated-video exporter encodes on its own thread).
 
-With ``detect_every=K`` (``--stride K`` with a tracker that can carry its tracks) the detector runs
+With ``detect_every=K`` (``--stride K`` with a step that can carry its tracks) the detector runs
 on every K-th frame only; the frames between skip letterboxing and inference and go to
 :meth:`FrameStep.carry <vtrack.pipeline.step.FrameStep.carry>`, so tracking and counting still see
 every frame.
@@ -240,7 +240,7 @@ class Pipeline:
         stats: where the run's statistics are kept (default: a new :class:`RunStats`); pass one to
             read them from elsewhere while the run goes on.
         detect_every: run the detector on frames whose index is a multiple of this and carry the
-            tracks over the others (:meth:`FrameStep.carry`; the step's tracker must be able to).
+            tracks over the others (:meth:`FrameStep.carry`; the step needs a propagator).
     """
 
     def __init__(
@@ -277,7 +277,7 @@ class Pipeline:
         if detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
         if detect_every > 1 and not step.can_carry:
-            raise ValueError("detect_every > 1 needs a tracker that carries its tracks between detections")
+            raise ValueError("detect_every > 1 needs a frame step that carries its tracks between detections")
         self.detect_every = detect_every
 
     def process(self, frame: Frame) -> FrameResult:

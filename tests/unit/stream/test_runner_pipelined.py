@@ -339,26 +339,21 @@ def test_stop_event_while_waiting_for_a_stalled_source() -> None:
     assert stats.interrupted and stats.frames == 5
 
 
-class CarryingTracker:
-    """ByteTrack that carries its confirmed boxes unchanged over frames without detections."""
+class StillPropagator:
+    """Carries the confirmed boxes of the last frame unchanged (a scene that does not move)."""
 
     def __init__(self) -> None:
-        self.inner = make_tracker("bytetrack", fps=15.0)
         self.last = sv.Detections.empty()
         self.carried: list[float] = []
 
-    def update(self, detections: sv.Detections, frame: np.ndarray | None = None) -> sv.Detections:
-        tracked = self.inner.update(detections, frame)
+    def observe(self, frame: np.ndarray, tracked: sv.Detections) -> None:
         keep = np.asarray(tracked.tracker_id) >= 0 if len(tracked) else np.zeros(0, bool)
         self.last = tracked[keep] if len(tracked) else tracked
-        return tracked
 
-    def propagate(self, frame: np.ndarray, timestamp: float) -> sv.Detections:
+    def propagate(self, frame: np.ndarray, timestamp: float | None = None) -> sv.Detections:
+        assert timestamp is not None
         self.carried.append(timestamp)
         return self.last
-
-    def reset(self) -> None:
-        self.inner.reset()
 
 
 class CountingFake(SplitFake):
@@ -376,21 +371,22 @@ class CountingFake(SplitFake):
 
 @pytest.mark.parametrize("sequential", [True, False])
 def test_detect_every_k_carries_the_frames_between(tmp_path: Path, sequential: bool) -> None:
-    det, tracker = CountingFake(), CarryingTracker()
+    det, carrier = CountingFake(), StillPropagator()
     results: list[FrameResult] = []
+    step = FrameStep(make_tracker("bytetrack", fps=15.0), propagator=carrier)
     p = Pipeline(
-        MovingSource(), det, FrameStep(tracker), [MotTracksExporter(tmp_path / "t.txt")], start_time=T0,
+        MovingSource(), det, step, [MotTracksExporter(tmp_path / "t.txt")], start_time=T0,
         detect_every=3, sequential=sequential, on_frame=results.append,
     )
     stats = p.run()
     assert stats.frames == N_FRAMES  # every frame went through the step and the exporters
     assert sorted(det.frames) == list(range(0, N_FRAMES, 3))  # the detector saw every third
     assert [r.detected for r in results] == [i % 3 == 0 for i in range(N_FRAMES)]
-    assert len(tracker.carried) == N_FRAMES - N_FRAMES // 3 == p.step.times.carried
-    assert tracker.carried == sorted(tracker.carried)  # in frame order
+    assert len(carrier.carried) == N_FRAMES - N_FRAMES // 3 == p.step.times.carried
+    assert carrier.carried == sorted(carrier.carried)  # in frame order
 
 
 def test_detect_every_needs_a_tracker_that_carries() -> None:
-    with pytest.raises(ValueError, match="carries its tracks"):
+    with pytest.raises(ValueError, match="carries its tracks"):  # no propagator
         Pipeline(MovingSource(), SplitFake(), FrameStep(make_tracker("bytetrack", fps=15.0)), [],
                  start_time=T0, detect_every=2)
