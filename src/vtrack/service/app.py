@@ -551,7 +551,7 @@ def create_app(config: DeploymentConfig, manager: StreamManager | None = None) -
         """The latest annotated frame as JPEG (waits up to 3 s for one)."""
         worker = _worker(stream_id)
         jpeg, _ = worker.latest_jpeg()
-        if jpeg is None or not worker._watched():  # stale or none: wait for a fresh one
+        if jpeg is None or not worker.view.watched:  # stale or none: wait for a fresh one
             jpeg, _ = worker.wait_jpeg(worker.latest_jpeg()[1], SNAPSHOT_WAIT_S)
         if jpeg is None:
             raise HTTPException(503, f"no frame from stream {stream_id!r} yet (state {worker.state})")

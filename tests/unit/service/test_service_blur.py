@@ -41,7 +41,7 @@ def _view(blur: list[str]) -> tuple[np.ndarray, np.ndarray]:
         frame=Frame(image.copy(), 0, 0.0), detections=sv.Detections.empty(), events=[],
         blur=person if blur else None,
     )
-    worker._publish_view(FrameAnnotator([]), result)
+    worker.view.publish(FrameAnnotator([]), result, None)
     jpeg, _ = worker.latest_jpeg()
     assert jpeg is not None
     view = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
