@@ -362,9 +362,10 @@ def export(
     out.print(f"wrote {path}")
 
 
-from vtrack.cli_eval import eval_command  # noqa: E402
+from vtrack.cli_eval import eval_command, eval_counts_command  # noqa: E402
 
 app.command("eval")(eval_command)
+app.command("eval-counts")(eval_counts_command)
 
 
 from vtrack.cli_batch import batch as batch_command  # noqa: E402
