@@ -72,6 +72,9 @@ class LibraryTracker:
         drop_idle_engines: drop a class's library tracker once it holds no track (memory stays
             bounded by live tracks). Turn off for library trackers whose behaviour depends on how many
             frames they have seen (OC-SORT, BoT-SORT); their number is then bounded by the classes.
+        pass_timestamp: hand ``timestamp`` to the engine's ``update`` as a keyword (engines that model
+            time: :class:`~vtrack.trackers.byte_engine.PaperByteTrackEngine`); the library trackers
+            count frames and never get it.
     """
 
     def __init__(
@@ -82,8 +85,10 @@ class LibraryTracker:
         min_confidence: float = 0.0,
         pass_frame: bool = False,
         drop_idle_engines: bool = True,
+        pass_timestamp: bool = False,
     ) -> None:
         self._factory = factory
+        self._pass_timestamp = pass_timestamp
         self._frames_seen = 0
         factory()  # build one now so bad library parameters fail here, not at the first detection
         self.per_class = per_class
@@ -96,7 +101,9 @@ class LibraryTracker:
         self._next_id = 1
 
     # ------------------------------------------------------------------ protocol
-    def update(self, detections: sv.Detections, frame: np.ndarray | None = None) -> sv.Detections:
+    def update(
+        self, detections: sv.Detections, frame: np.ndarray | None = None, *, timestamp: float | None = None
+    ) -> sv.Detections:
         """Track one frame.
 
         Args:
@@ -105,6 +112,8 @@ class LibraryTracker:
                 Call with zero rows on frames without detections so lost tracks age.
             frame: BGR image ``(H, W, 3)`` ``uint8``; used only by trackers that compensate camera
                 motion.
+            timestamp: the frame's time in seconds (see :class:`~vtrack.trackers.base.Tracker`); used
+                only by engines that model time (``pass_timestamp``).
 
         Returns:
             The same ``N`` rows in the same order (``mask``, ``confidence``, ``class_id``, ``data``
@@ -124,7 +133,7 @@ class LibraryTracker:
 
         for key in list(self._engines):
             rows = np.flatnonzero(usable & (keys == key)) if n else np.empty(0, dtype=np.int64)
-            self._update_engine(key, detections, rows, frame, ids)
+            self._update_engine(key, detections, rows, frame, ids, timestamp)
 
         self._frames_seen += 1
         return dataclasses.replace(detections, tracker_id=ids, data=dict(detections.data))
@@ -175,6 +184,7 @@ class LibraryTracker:
         rows: np.ndarray,
         frame: np.ndarray | None,
         ids: np.ndarray,
+        timestamp: float | None = None,
     ) -> None:
         engine = self._engines[key]
         conf = detections.confidence
@@ -184,7 +194,10 @@ class LibraryTracker:
             class_id=np.full(len(rows), max(key, 0), dtype=np.int64),
             data={ROW_KEY: rows.astype(np.int64)},
         )
-        result = engine.update(sub, frame) if self._pass_frame else engine.update(sub)
+        if self._pass_timestamp:
+            result = engine.update(sub, frame, timestamp=timestamp)  # type: ignore[call-arg]
+        else:
+            result = engine.update(sub, frame) if self._pass_frame else engine.update(sub)
 
         id_map = self._ids.setdefault(key, {})
         if len(result):

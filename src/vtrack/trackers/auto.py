@@ -208,7 +208,9 @@ class AutoTracker:
         """The tracker in use once decided, else ``None``."""
         return self._chosen
 
-    def update(self, detections: sv.Detections, frame: np.ndarray | None = None) -> sv.Detections:
+    def update(
+        self, detections: sv.Detections, frame: np.ndarray | None = None, *, timestamp: float | None = None
+    ) -> sv.Detections:
         """Track one frame.
 
         Args:
@@ -216,12 +218,13 @@ class AutoTracker:
                 ``class_id`` ``(N,)`` int).
             frame: BGR image ``(H, W, 3)`` ``uint8``. Without frames the camera cannot be judged and
                 ByteTrack is used.
+            timestamp: the frame's time in seconds, handed to the candidates (and then the winner).
 
         Returns:
             The same ``N`` rows in the same order with ``tracker_id`` ``(N,)`` ``int64``.
         """
         if self._chosen is not None:
-            return self._chosen.update(detections, frame)
+            return self._chosen.update(detections, frame, timestamp=timestamp)
         self._frames_seen += 1
         if frame is None:
             self._decide("bytetrack", None, "no frames given: camera motion unknown")
@@ -238,9 +241,9 @@ class AutoTracker:
                 self._decide_from_motion()
         if self._chosen is not None:
             # Decided on this frame: the winner has seen every earlier frame; this one is its next.
-            return self._chosen.update(detections, frame)
+            return self._chosen.update(detections, frame, timestamp=timestamp)
         for cand in self._candidates.values():
-            cand.update(detections, frame)
+            cand.update(detections, frame, timestamp=timestamp)
         n = len(detections)
         return dataclasses.replace(detections, tracker_id=np.full(n, UNTRACKED, dtype=np.int64),
                                    data=dict(detections.data))

@@ -16,9 +16,16 @@ class Tracker(Protocol):
     with ``tracker_id`` set: a positive ID for rows that belong to a confirmed track, ``-1`` for
     rows not (yet) confirmed. IDs are unique within one tracker for its whole life and never
     reused, also after ``reset()``, and never shared between two tracker instances.
+
+    ``timestamp`` is the frame's time in seconds (video pts, or a monotonic clock for live sources;
+    only differences matter, and it must not decrease). Trackers that model motion in time predict
+    over the real gap since the previous call; ``None`` means one frame at the rate the tracker was
+    built for (and a tracker that ignores time ignores it).
     """
 
-    def update(self, detections: sv.Detections, frame: np.ndarray | None = None) -> sv.Detections: ...
+    def update(
+        self, detections: sv.Detections, frame: np.ndarray | None = None, *, timestamp: float | None = None
+    ) -> sv.Detections: ...
 
     def reset(self) -> None: ...
 

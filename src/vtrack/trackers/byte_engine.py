@@ -18,6 +18,13 @@
 6. Lost tracks older than ``max_time_lost`` frames are removed; a tracked/lost pair closer than IoU
    0.85 loses its younger member (``remove_duplicate_stracks``).
 
+Time (vtrack's additions, for reduced and irregular frame rates): ``update(..., timestamp=t)`` makes
+every Kalman prediction span the real gap since the previous call (in frames at ``fps``; without
+timestamps one frame, as the paper) and lost-track ages count that time; ``gate_sigmas > 0`` adds a
+buffered-IoU pass after the first and the unconfirmed associations (boxes grown by the track's
+predicted position uncertainty, so the tolerance grows with the gap); ``init_velocity`` starts a
+track's velocity from its first two boxes (measured and left off, docs/tracking.md).
+
 The Kalman filter is the paper's (DeepSORT's): state ``(x, y, a, h, vx, vy, va, vh)`` (centre, aspect
 w/h, height), noise standard deviations proportional to the height (position 1/20, velocity 1/160),
 and ``vh`` zeroed before predicting a lost track.
@@ -51,6 +58,18 @@ innovation covariance singular)."""
 _F8 = np.eye(8)
 _F8[:4, 4:] = np.eye(4)
 _H8 = np.eye(4, 8)
+_MAX_DT = 1000.0
+"""Largest gap (in frames at the engine's rate) one prediction spans; longer gaps are clipped (a
+track lost that long is removed anyway)."""
+
+
+def _transition(dt: float) -> np.ndarray:
+    """Constant-velocity transition over ``dt`` frames, ``(8, 8)``."""
+    if dt == 1.0:
+        return _F8
+    f = np.eye(8)
+    f[:4, 4:] = dt * np.eye(4)
+    return f
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -131,7 +150,7 @@ class _Kalman:
         w, h = x2 - x1, y2 - y1
         return np.array([x1 + w / 2, y1 + h / 2, w / max(h, 1e-6), h])
 
-    def predict(self, *, freeze_height: bool = False) -> None:
+    def predict(self, *, freeze_height: bool = False, dt: float = 1.0) -> None:
         mean = self.mean.copy()
         if self.kind == "xyah":
             if freeze_height:
@@ -142,8 +161,9 @@ class _Kalman:
             q = np.diag(np.square(std))
         else:
             q = 0.01 * np.eye(8)
-        self.mean = _F8 @ mean
-        self.cov = _F8 @ self.cov @ _F8.T + q
+        f = _transition(dt)
+        self.mean = f @ mean
+        self.cov = f @ self.cov @ f.T + (q if dt == 1.0 else dt * q)
 
     def update(self, box: np.ndarray) -> None:
         z = self._measure(box)
@@ -166,12 +186,14 @@ class _Kalman:
         return np.array([m[0] - w / 2, m[1] - h / 2, m[0] + w / 2, m[1] + h / 2])
 
 
-def predict_all(kfs: list[_Kalman], freeze: list[bool]) -> None:
+def predict_all(kfs: list[_Kalman], freeze: list[bool], dt: float = 1.0) -> None:
     """Kalman predict of many filters of one kind at once (the official ``multi_predict``).
 
     Args:
         kfs: filters, all of the same kind.
         freeze: per filter, zero the height velocity first (lost tracks, as the official code).
+        dt: time step in frames at the engine's rate (1 as the paper; the process noise, a random walk
+            per frame, grows linearly with it).
     """
     if not kfs:
         return
@@ -188,8 +210,9 @@ def predict_all(kfs: list[_Kalman], freeze: list[bool]) -> None:
         q[:, np.arange(8), np.arange(8)] = np.square(std)
     else:
         q = np.broadcast_to(0.01 * np.eye(8), cov.shape)
-    mean = mean @ _F8.T
-    cov = _F8 @ cov @ _F8.T + q
+    f = _transition(dt)
+    mean = mean @ f.T
+    cov = f @ cov @ f.T + (q if dt == 1.0 else dt * q)
     for i, k in enumerate(kfs):
         k.mean, k.cov = mean[i], cov[i]
 
@@ -226,13 +249,15 @@ class PaperTrack:
     """One track of :class:`PaperByteTrackEngine` (bounded: a filter and a few counters)."""
 
     kf: _Kalman
-    start_frame: int
-    end_frame: int
+    start_frame: float
+    end_frame: float
     hits: int = 1
     tracked: bool = True
     confirmed: bool = False
     tracker_id: int = -1
     box: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    first_measure: np.ndarray | None = None
+    """The first box's Kalman measurement (kept until the second, for the initial velocity)."""
 
 
 class PaperByteTrackEngine:
@@ -258,6 +283,18 @@ class PaperByteTrackEngine:
             paper's weights assume 30 fps; at ``fps`` frames per second reaching the tracker an object
             moves ``30 / fps`` times as far per frame, so :class:`~vtrack.trackers.bytetrack.ByteTrack`
             passes ``max(1, 30 / fps)``.
+        fps: the engine's frame rate: a ``timestamp`` gap of ``1 / fps`` seconds is one frame (one
+            Kalman step); lost-track ages count in such frames too.
+        gate_sigmas: after each IoU association (confirmed tracks with high boxes; unconfirmed tracks),
+            a second pass offers the leftovers to each other with both boxes grown by ``gate_sigmas``
+            times the track's predicted position standard deviation (x and y) on every side: buffered
+            IoU (C-BIoU) whose buffer grows with the time since the track was last seen and with the
+            uncertainty of its velocity. ``0`` turns the pass off (the paper).
+        gate_lost: offer lost tracks to the buffered pass too (off: only tracks matched on the
+            previous frame and unconfirmed ones).
+        init_velocity: when a track gets its second box, set its velocity to the displacement between
+            its first two boxes over the time between them (the paper starts from velocity 0 and
+            lets the filter learn it).
     """
 
     def __init__(
@@ -278,6 +315,10 @@ class PaperByteTrackEngine:
         remove_duplicates: bool = True,
         activate_first_frame: bool = False,
         motion_scale: float = 1.0,
+        fps: float = 30.0,
+        gate_sigmas: float = 0.0,
+        init_velocity: bool = False,
+        gate_lost: bool = False,
     ) -> None:
         if kalman not in ("xyah", "xyxy"):
             raise ValueError(f"kalman must be 'xyah' or 'xyxy', got {kalman!r}")
@@ -298,23 +339,92 @@ class PaperByteTrackEngine:
         self.remove_duplicates = remove_duplicates
         self.activate_first_frame = activate_first_frame
         self.motion_scale = float(motion_scale)
+        if not fps > 0:
+            raise ValueError(f"fps must be > 0, got {fps!r}")
+        self.fps = float(fps)
+        self.gate_sigmas = float(gate_sigmas)
+        self.init_velocity = bool(init_velocity)
+        self.gate_lost = bool(gate_lost)
         self.tracks: list[PaperTrack] = []
         self.frame_id = 0
+        self.clock = 0.0
+        """Time of the current frame in frames at ``fps`` since the first (``frame_id - 1`` without
+        timestamps)."""
+        self._last_timestamp: float | None = None
         self._next_id = 0
 
     def _cost(
-        self, tracks: list[PaperTrack], boxes: np.ndarray, scores: np.ndarray, fuse: bool
+        self,
+        tracks: list[PaperTrack],
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        fuse: bool,
+        buffered: bool = False,
     ) -> np.ndarray:
-        iou = iou_matrix(np.array([t.box for t in tracks]).reshape(-1, 4), boxes)
+        track_boxes = np.array([t.box for t in tracks]).reshape(-1, 4)
+        if buffered and len(tracks) and len(boxes):
+            # Both boxes of a pair grow by the track's position uncertainty: (T, M, 4) pairs.
+            sd = np.sqrt(np.maximum(np.array([np.diag(t.kf.cov)[:2] for t in tracks]), 0.0))
+            m = self.gate_sigmas * sd  # (T, 2): x and y margins
+            grow = np.concatenate([-m, m], axis=1)[:, None, :]
+            a = track_boxes[:, None, :] + grow
+            b = np.asarray(boxes, dtype=np.float64)[None, :, :] + grow
+            iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+            ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+            inter = iw * ih
+            union = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+                     + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter)  # fmt: skip
+            iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+        else:
+            iou = iou_matrix(track_boxes, boxes)
         if fuse and self.fuse_score:
             iou = iou * scores[None, :]
         return 1.0 - iou
 
+    def _associate(
+        self,
+        tracks: list[PaperTrack],
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        limit: float,
+        fuse: bool,
+    ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+        """IoU assignment, then (``gate_sigmas > 0``) buffered IoU for the pairs left over."""
+        matches, u_track, u_box = assign(self._cost(tracks, boxes, scores, fuse), limit, self.assignment)
+        # Lost tracks stay out unless gate_lost: their uncertainty grows with every frame they are
+        # missing, and a wide buffer then takes over a neighbour (measured: ID switches).
+        gated = [i for i in u_track if self.gate_lost or tracks[i].tracked]
+        if self.gate_sigmas > 0 and gated and u_box:
+            rest_t, rest_b = [tracks[i] for i in gated], np.asarray(u_box)
+            cost = self._cost(rest_t, boxes[rest_b], scores[rest_b], fuse, buffered=True)
+            more, _, ub = assign(cost, limit, self.assignment)
+            matches = matches + [(gated[r], int(rest_b[c])) for r, c in more]
+            done = {gated[r] for r, _ in more}
+            u_track, u_box = [i for i in u_track if i not in done], [int(rest_b[i]) for i in ub]
+        return matches, u_track, u_box
+
+    def _step(self, timestamp: float | None) -> float:
+        """Frames at ``fps`` since the previous update (1 without timestamps or for a backward jump)."""
+        last, self._last_timestamp = self._last_timestamp, timestamp
+        if timestamp is None or last is None:
+            return 1.0
+        dt = (float(timestamp) - last) * self.fps
+        if not np.isfinite(dt) or dt <= 0.0:
+            return 1.0
+        return float(min(dt, _MAX_DT))
+
     def _hit(self, pairs: list[tuple[PaperTrack, np.ndarray]]) -> None:
         update_all([t.kf for t, _ in pairs], np.array([b for _, b in pairs]).reshape(-1, 4))
-        for t, _ in pairs:
+        for t, b in pairs:
+            if self.init_velocity and t.first_measure is not None:
+                gap = self.clock - t.start_frame
+                if gap > 0:
+                    z = t.kf._measure(b)
+                    k = 2 if self.kalman == "xyah" else 4  # centre only; xyxy: every corner
+                    t.kf.mean[4 : 4 + k] = (z[:k] - t.first_measure[:k]) / gap
+                t.first_measure = None
             t.box = t.kf.box()
-            t.end_frame = self.frame_id
+            t.end_frame = self.clock
             t.tracked = True
             t.hits += 1
             if not t.confirmed and t.hits >= self.min_hits:
@@ -322,18 +432,24 @@ class PaperByteTrackEngine:
                 t.tracker_id = self._next_id
                 self._next_id += 1
 
-    def update(self, detections: sv.Detections, frame: np.ndarray | None = None) -> sv.Detections:
+    def update(
+        self, detections: sv.Detections, frame: np.ndarray | None = None, *, timestamp: float | None = None
+    ) -> sv.Detections:
         """Track one frame.
 
         Args:
             detections: ``N`` rows, ``xyxy`` ``(N, 4)`` float, ``confidence`` ``(N,)`` (``None``: all 1).
             frame: unused (no camera-motion compensation).
+            timestamp: the frame's time in seconds; the Kalman filters predict over the gap since the
+                previous call (in frames at ``fps``). ``None``: one frame.
 
         Returns:
             The same rows (same order) with ``tracker_id`` ``(N,)`` int: the engine's ID for rows of
             confirmed tracks matched on this frame, ``-1`` otherwise.
         """
+        dt = self._step(timestamp)
         self.frame_id += 1
+        self.clock = 0.0 if self.frame_id == 1 else self.clock + dt
         n = len(detections)
         boxes = np.asarray(detections.xyxy, dtype=np.float64).reshape(-1, 4)
         scores = (np.ones(n) if detections.confidence is None
@@ -348,13 +464,15 @@ class PaperByteTrackEngine:
         unconfirmed = [t for t in self.tracks if not t.confirmed]
         pool = confirmed if self.separate_unconfirmed else list(self.tracks)
         predicted = confirmed if self.separate_unconfirmed else confirmed + unconfirmed
-        predict_all([t.kf for t in predicted], [not t.tracked for t in predicted])
+        if self.gate_sigmas > 0 and self.separate_unconfirmed:
+            predicted = confirmed + unconfirmed  # their uncertainty grows over the gap too
+        predict_all([t.kf for t in predicted], [not t.tracked for t in predicted], dt)
         for t in predicted:
             t.box = t.kf.box()
 
         # First association: high boxes, all confirmed tracks (tracked and lost).
-        cost = self._cost(pool, boxes[high], scores[high], fuse=True)
-        matches, u_track, u_high = assign(cost, self.match_thresh, self.assignment)
+        matches, u_track, u_high = self._associate(pool, boxes[high], scores[high], self.match_thresh, True)
+        u_high_arr = np.asarray(u_high, dtype=np.int64)
         self._hit([(pool[r], boxes[high[c]]) for r, c in matches])
         owner.update({int(high[c]): pool[r] for r, c in matches})
 
@@ -374,14 +492,15 @@ class PaperByteTrackEngine:
 
         # Unconfirmed tracks: leftover high boxes.
         removed: set[int] = set()
-        left_high = high[u_high]
+        left_high = high[u_high_arr]
         if self.separate_unconfirmed:
-            cost = self._cost(unconfirmed, boxes[left_high], scores[left_high], fuse=True)
-            matches, u_unc, u_left = assign(cost, self.unconfirmed_match_thresh, self.assignment)
+            matches, u_unc, u_left = self._associate(
+                unconfirmed, boxes[left_high], scores[left_high], self.unconfirmed_match_thresh, True
+            )
             self._hit([(unconfirmed[r], boxes[left_high[c]]) for r, c in matches])
             owner.update({int(left_high[c]): unconfirmed[r] for r, c in matches})
             removed |= {id(unconfirmed[i]) for i in u_unc}
-            left_high = left_high[u_left]
+            left_high = left_high[np.asarray(u_left, dtype=np.int64)]
         else:
             removed |= {id(t) for t in unconfirmed if id(t) not in matched_now}
 
@@ -391,8 +510,10 @@ class PaperByteTrackEngine:
             if scores[i] < self.det_thresh:
                 continue
             kf = _Kalman(self.kalman, boxes[i], self.motion_scale)
-            t = PaperTrack(kf, start_frame=self.frame_id, end_frame=self.frame_id)
+            t = PaperTrack(kf, start_frame=self.clock, end_frame=self.clock)
             t.box = t.kf.box()
+            if self.init_velocity:
+                t.first_measure = kf.mean[:4].copy()
             if first or self.min_hits <= 1:
                 t.confirmed = True
                 t.tracker_id = self._next_id
@@ -402,7 +523,7 @@ class PaperByteTrackEngine:
 
         # Lost-track removal and duplicates.
         for t in self.tracks:
-            if not t.tracked and self.frame_id - t.end_frame > self.max_time_lost:
+            if not t.tracked and self.clock - t.end_frame > self.max_time_lost + 1e-6:
                 removed.add(id(t))
         self.tracks = [t for t in self.tracks if id(t) not in removed]
         if self.remove_duplicates:

@@ -6,8 +6,12 @@ Two engines do the association, chosen with ``engine``:
   code's steps (score-fused IoU in the first association, low-score boxes only for tracks tracked on
   the previous frame and only above IoU 0.5, a separate stage for unconfirmed tracks, the
   ``(x, y, a, h)`` Kalman filter with height-scaled noise, first-frame tracks confirmed at once),
-  with two deviations for reduced frame rates (``--stride``): unconfirmed tracks match at fused IoU
-  above 0.1 (paper 0.3) and the filter's velocity noise is scaled by ``max(1, 30 / fps)``.
+  with three deviations for reduced frame rates (``--stride``): unconfirmed tracks match at fused IoU
+  above 0.1 (paper 0.3), the filter's velocity noise is scaled by ``max(1, 30 / fps)``, and after
+  each IoU association the tracks matched on the previous frame (and unconfirmed ones) get a second
+  chance with buffered IoU, both boxes grown by twice the track's predicted position standard
+  deviation (``gate_sigmas``), so the tolerance grows with the time gap and the velocity's
+  uncertainty. ``update(..., timestamp=)`` predicts over the real time since the previous frame.
 * ``"library"``: Roboflow ``trackers.ByteTrackTracker`` 2.6, which deviates from the paper in each of
   those steps; measured worse on TUD-Campus with both detection sources (docs/tracking.md).
 
@@ -24,6 +28,7 @@ tuning", for the sweep behind them.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Literal
 
@@ -66,6 +71,11 @@ at ``--stride 3``) never get confirmed: 2 zone entries instead of 15 on the bicy
 PAPER_FPS = 30.0
 """Frame rate the paper's Kalman noise weights were tuned at; below it the velocity noise is scaled
 by ``PAPER_FPS / fps`` (objects move further per frame)."""
+GATE_SIGMAS = 2.0
+"""Buffered-IoU pass after each IoU association: boxes grown by this many standard deviations of the
+track's predicted position (``engine="paper"``; 0 = off)."""
+INIT_VELOCITY = False
+"""Start a track's velocity from its first two boxes (``engine="paper"``)."""
 EngineName = Literal["paper", "library"]
 DEFAULT_ENGINE: EngineName = "paper"
 """Which implementation runs the association (see :class:`ByteTrack`)."""
@@ -101,6 +111,15 @@ class ByteTrack(LibraryTracker):
         unconfirmed_min_iou: least fused IoU for unconfirmed tracks (``engine="paper"``).
         fuse_score: multiply IoU by the detection score in the high-score and unconfirmed
             associations (``engine="paper"``; the paper's MOT17 setting).
+        gate_sigmas: buffered-IoU pass for leftovers, boxes grown by this many predicted-position
+            standard deviations (``engine="paper"``; see
+            :class:`~vtrack.trackers.byte_engine.PaperByteTrackEngine`).
+        init_velocity: start a new track's velocity from its first two boxes (``engine="paper"``).
+        gate_lost: also offer lost tracks to the buffered pass (``engine="paper"``).
+
+    ``update(..., timestamp=t)`` (seconds) makes the paper engine predict over the real gap since the
+    previous frame (a gap of ``1 / fps`` is one step, as without timestamps); the library engine
+    counts frames and ignores it.
 
     Raises:
         ConfigError: for a non-positive fps, a negative buffer, thresholds outside ``[0, 1]`` or in
@@ -123,6 +142,9 @@ class ByteTrack(LibraryTracker):
         second_min_iou: float = SECOND_MIN_IOU,
         unconfirmed_min_iou: float = UNCONFIRMED_MIN_IOU,
         fuse_score: bool = True,
+        gate_sigmas: float = GATE_SIGMAS,
+        init_velocity: bool = INIT_VELOCITY,
+        gate_lost: bool = False,
     ) -> None:
         frames = lost_track_frames(lost_track_seconds, fps)
         for name, value in (
@@ -146,6 +168,8 @@ class ByteTrack(LibraryTracker):
             raise ConfigError(
                 f"bytetrack state_estimator must be one of {sorted(_ESTIMATORS)}, got {state_estimator!r}"
             )
+        if not (math.isfinite(gate_sigmas) and gate_sigmas >= 0):
+            raise ConfigError(f"bytetrack gate_sigmas must be a finite number >= 0, got {gate_sigmas!r}")
         if engine not in ("paper", "library"):
             raise ConfigError(f"bytetrack engine must be 'paper' or 'library', got {engine!r}")
         estimator = _ESTIMATORS[state_estimator]
@@ -165,6 +189,10 @@ class ByteTrack(LibraryTracker):
                 min_hits=min_consecutive_frames,
                 fuse_score=fuse_score,
                 motion_scale=max(1.0, PAPER_FPS / fps),
+                fps=fps,
+                gate_sigmas=gate_sigmas,
+                init_velocity=bool(init_velocity),
+                gate_lost=bool(gate_lost),
                 # The paper confirms the tracks of a sequence's first frame at once; an engine made
                 # later (a class appearing mid-stream) waits for a second match like any new track.
                 activate_first_frame=self.frames_seen == 0,
@@ -184,7 +212,9 @@ class ByteTrack(LibraryTracker):
             return engine
 
         chosen: Callable[[], Engine] = paper_factory if engine == "paper" else factory
-        super().__init__(chosen, per_class=per_class, min_confidence=low_conf_threshold)
+        super().__init__(
+            chosen, per_class=per_class, min_confidence=low_conf_threshold, pass_timestamp=engine == "paper"
+        )
         logger.debug(
             "bytetrack (%s engine): fps=%g, lost buffer %gs = %d frames, per_class=%s",
             engine,

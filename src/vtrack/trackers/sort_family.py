@@ -121,8 +121,13 @@ class BoTSORT(LibraryTracker):
         super().__init__(factory, per_class=per_class, pass_frame=cmc, drop_idle_engines=False)
         self.lost_track_frames = frames
 
-    def update(self, detections: sv.Detections, frame: np.ndarray | None = None) -> sv.Detections:
-        """Track one frame (see :meth:`LibraryTracker.update`); camera motion is estimated once."""
+    def update(
+        self, detections: sv.Detections, frame: np.ndarray | None = None, *, timestamp: float | None = None
+    ) -> sv.Detections:
+        """Track one frame (see :meth:`LibraryTracker.update`); camera motion is estimated once.
+
+        ``timestamp`` is accepted and ignored (the library's BoT-SORT counts frames).
+        """
         if self._cmc is not None:
             self._cmc.next_frame()
             if frame is None:

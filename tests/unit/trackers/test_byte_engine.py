@@ -127,7 +127,7 @@ def test_score_fusion_in_the_first_association() -> None:
     moved = [155.0, 100.0, 255.0, 200.0]  # IoU 0.29 with box
     results = {}
     for fuse in (True, False):
-        trk = ByteTrack(fps=FPS, fuse_score=fuse, **PAPER_THRESHOLDS)
+        trk = ByteTrack(fps=FPS, fuse_score=fuse, gate_sigmas=0.0, **PAPER_THRESHOLDS)  # plain IoU only
         for _ in range(3):
             first = trk.update(frame([box], [0.9]))
         out = trk.update(frame([moved], [0.55]))
@@ -188,3 +188,93 @@ def test_iou_matrix_properties(a: list[tuple[float, ...]], b: list[tuple[float, 
     np.testing.assert_allclose(m, iou_matrix(xb, xa).T)
     if len(a):
         np.testing.assert_allclose(np.diag(iou_matrix(xa, xa)), 1.0)
+
+
+# ---------------------------------------------------------------------------------------- time
+def test_timestamps_one_frame_apart_equal_no_timestamps() -> None:
+    """``timestamp`` at exactly ``1 / fps`` steps gives the tracks of calls without timestamps."""
+    frames = scene(3)
+    a, b = ByteTrack(fps=FPS), ByteTrack(fps=FPS)
+    for k, det in enumerate(frames):
+        ra, rb = a.update(det), b.update(det, timestamp=100.0 + k / FPS)
+        assert ra.tracker_id is not None and rb.tracker_id is not None
+        assert ra.tracker_id.tolist() == rb.tracker_id.tolist()
+
+
+def test_prediction_spans_the_real_gap() -> None:
+    """A track at 5 px per frame, then a gap of 4 frames (frames dropped): predicted 4 steps ahead."""
+    eng = PaperByteTrackEngine(activate_first_frame=True, fps=FPS)
+    box = [0.0, 0.0, 40.0, 80.0]
+    for f in range(10):
+        eng.update(frame([shifted(box, 5.0 * f)], [0.9]), timestamp=f / FPS)
+    gap = 13  # next frame at index 13: 4 frames after frame 9
+    out = eng.update(frame([shifted(box, 5.0 * gap)], [0.9]), timestamp=gap / FPS)
+    assert out.tracker_id is not None and int(out.tracker_id[0]) == 0
+    np.testing.assert_allclose(eng.tracks[0].box, shifted(box, 5.0 * gap), atol=1.5)
+    assert eng.clock == pytest.approx(gap)
+
+
+def test_lost_buffer_counts_time_not_calls() -> None:
+    """1 s of buffer at 10 fps: a track missing for 1.5 s of timestamps is dropped after one call."""
+    eng = PaperByteTrackEngine(activate_first_frame=True, fps=10.0, max_time_lost=10)
+    eng.update(frame([[0.0, 0.0, 40.0, 80.0]], [0.9]), timestamp=0.0)
+    eng.update(frame([], []), timestamp=0.1)
+    assert len(eng.tracks) == 1
+    eng.update(frame([], []), timestamp=1.6)
+    assert eng.tracks == []
+
+
+@pytest.mark.parametrize("backwards", [None, -5.0])
+def test_missing_or_backward_timestamps_count_one_frame(backwards: float | None) -> None:
+    eng = PaperByteTrackEngine(fps=FPS)
+    eng.update(frame([[0.0, 0.0, 40.0, 80.0]], [0.9]), timestamp=10.0)
+    eng.update(frame([[0.0, 0.0, 40.0, 80.0]], [0.9]), timestamp=backwards)
+    assert eng.clock == 1.0
+
+
+@pytest.mark.parametrize(("gate", "same_id"), [(0.0, False), (2.0, True)])
+def test_buffered_gate_keeps_a_fast_object_at_a_low_rate(gate: float, same_id: bool) -> None:
+    """A 40 px wide object at 25 px per frame seen every 3rd frame (75 px jumps: no IoU at all)."""
+    trk = ByteTrack(fps=10.0, gate_sigmas=gate)
+    trk.update(frame([], []), timestamp=-0.1)  # not the stream's first frame (confirmed at once)
+    ids = set()
+    for f in range(8):
+        x = 75.0 * f
+        out = trk.update(frame([[x, 100.0, x + 40.0, 180.0]], [0.9]), timestamp=f / 10.0)
+        ids |= {int(i) for i in out.tracker_id if i > 0}  # type: ignore[union-attr]
+    assert (len(ids) == 1) is same_id
+
+
+def test_buffered_gate_leaves_lost_tracks_out() -> None:
+    """A track lost for a while is not pulled onto a box far away by its grown uncertainty."""
+    trk = ByteTrack(fps=FPS, gate_sigmas=2.0)
+    box = [100.0, 100.0, 140.0, 180.0]
+    for _ in range(5):
+        first = trk.update(frame([box], [0.9]))
+    for _ in range(10):
+        trk.update(frame([], []))
+    far = trk.update(frame([shifted(box, 70.0)], [0.9]))
+    assert far.tracker_id is not None and first.tracker_id is not None
+    assert int(far.tracker_id[0]) != int(first.tracker_id[0])
+    gated = ByteTrack(fps=FPS, gate_sigmas=2.0, gate_lost=True)
+    for _ in range(5):
+        first = gated.update(frame([box], [0.9]))
+    for _ in range(10):
+        gated.update(frame([], []))
+    gated.update(frame([shifted(box, 70.0)], [0.9]))
+    again = gated.update(frame([shifted(box, 70.0)], [0.9]))
+    assert int(again.tracker_id[0]) == int(first.tracker_id[0])  # type: ignore[index]
+
+
+def test_velocity_from_the_first_two_boxes() -> None:
+    eng = PaperByteTrackEngine(fps=FPS, init_velocity=True, unconfirmed_match_thresh=0.95)
+    eng.update(frame([[0.0, 0.0, 40.0, 80.0]], [0.9]), timestamp=0.0)
+    eng.update(frame([[30.0, 0.0, 70.0, 80.0]], [0.9]), timestamp=2 / FPS)  # 2 frames later: 15 px/frame
+    assert eng.tracks[0].kf.mean[4] == pytest.approx(15.0)
+
+
+def test_gate_sigmas_is_validated() -> None:
+    from vtrack.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="gate_sigmas"):
+        ByteTrack(fps=FPS, gate_sigmas=-1.0)
