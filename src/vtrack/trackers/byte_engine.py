@@ -409,8 +409,8 @@ class PaperByteTrackEngine:
         if timestamp is None or last is None:
             return 1.0
         dt = (float(timestamp) - last) * self.fps
-        if not np.isfinite(dt) or dt <= 0.0:
-            return 1.0
+        if not np.isfinite(dt) or dt <= 0.0 or abs(dt - 1.0) < 1e-6:
+            return 1.0  # (regular frames give exactly the paper's step, not 0.9999999)
         return float(min(dt, _MAX_DT))
 
     def _hit(self, pairs: list[tuple[PaperTrack, np.ndarray]]) -> None:
