@@ -1,0 +1,109 @@
+"""``FlowPropagator``: boxes carried over frames by sparse optical flow, on synthetic moving textures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import supervision as sv
+
+from vtrack.trackers import ByteTrack
+from vtrack.trackers.propagate import PROPAGATED_KEY, FlowPropagator
+
+H, W = 360, 640
+
+
+def scene(offsets: list[tuple[int, int]], seed: int = 0) -> np.ndarray:
+    """A smooth grey background with one 80×80 random texture patch per offset (top-left)."""
+    rng = np.random.default_rng(seed)
+    img = np.full((H, W, 3), 90, np.uint8)
+    img[:, :, 1] = np.linspace(60, 120, W, dtype=np.uint8)[None, :]
+    for k, (x, y) in enumerate(offsets):
+        patch = np.random.default_rng(100 + k).integers(0, 255, (80, 80, 1), dtype=np.uint8)
+        patch = np.repeat(np.kron(patch, np.ones((4, 4, 1), np.uint8))[:80, :80], 3, axis=2)
+        img[y : y + 80, x : x + 80] = patch
+    del rng
+    return img
+
+
+def dets(boxes: list[list[float]], ids: list[int], conf: list[float] | None = None) -> sv.Detections:
+    n = len(boxes)
+    return sv.Detections(
+        xyxy=np.asarray(boxes, np.float32).reshape(-1, 4),
+        confidence=np.asarray(conf if conf is not None else [0.9] * n, np.float32),
+        class_id=np.zeros(n, np.int64),
+        tracker_id=np.asarray(ids, np.int64),
+        data={"class_name": np.asarray(["bicycle"] * n)},
+    )
+
+
+@pytest.mark.parametrize(("dx", "dy"), [(12, 0), (-9, 4), (0, 0), (20, -6)])
+@pytest.mark.parametrize("width", [320, 640])
+def test_box_moves_with_its_texture(dx: int, dy: int, width: int) -> None:
+    prop = FlowPropagator(width=width)
+    prop.observe(scene([(200, 100), (450, 200)]), dets([[200, 100, 280, 180], [450, 200, 530, 280]], [1, 2]))
+    out = prop.propagate(scene([(200 + dx, 100 + dy), (450, 200)]), 0.04)
+    assert out.tracker_id is not None and out.tracker_id.tolist() == [1, 2]
+    np.testing.assert_allclose(out.xyxy[0], [200 + dx, 100 + dy, 280 + dx, 180 + dy], atol=1.5)
+    np.testing.assert_allclose(out.xyxy[1], [450, 200, 530, 280], atol=1.0)  # the still one stays
+    assert out.data[PROPAGATED_KEY].tolist() == [True, True]
+    assert out.data["class_name"].tolist() == ["bicycle", "bicycle"]
+
+
+def test_chains_over_several_frames_and_follows_observe() -> None:
+    prop = FlowPropagator()
+    prop.observe(scene([(100, 100)]), dets([[100, 100, 180, 180]], [7]))
+    for k in range(1, 5):
+        img = scene([(100 + 8 * k, 100)])
+        out = prop.propagate(img)
+        prop.observe(img, out)  # the tracker returns the same rows
+    np.testing.assert_allclose(out.xyxy[0], [132, 100, 212, 180], atol=2.0)
+
+
+def test_nothing_before_the_first_frame_and_after_reset() -> None:
+    prop = FlowPropagator()
+    assert len(prop.propagate(scene([(100, 100)]))) == 0
+    prop.observe(scene([(100, 100)]), dets([[100, 100, 180, 180]], [1]))
+    prop.reset()
+    out = prop.propagate(scene([(110, 100)]))
+    assert len(out) == 0 and PROPAGATED_KEY in out.data
+
+
+def test_which_rows_are_carried() -> None:
+    boxes = [[100, 100, 180, 180], [300, 100, 380, 180], [450, 200, 530, 280]]
+    img = scene([(100, 100), (300, 100), (450, 200)])
+    prop = FlowPropagator(min_confidence=0.5)
+    prop.observe(img, dets(boxes, [3, -1, -1], conf=[0.3, 0.6, 0.2]))
+    assert prop.propagate(img).confidence.tolist() == pytest.approx([0.3, 0.6])  # type: ignore[union-attr]
+    only_confirmed = FlowPropagator(min_confidence=None)
+    only_confirmed.observe(img, dets(boxes, [3, -1, -1], conf=[0.3, 0.6, 0.2]))
+    assert only_confirmed.propagate(img).tracker_id.tolist() == [3]  # type: ignore[union-attr]
+
+
+def test_textureless_box_stays_put() -> None:
+    flat = np.full((H, W, 3), 128, np.uint8)
+    prop = FlowPropagator()
+    prop.observe(flat, dets([[100, 100, 180, 180]], [1]))
+    np.testing.assert_allclose(prop.propagate(flat).xyxy[0], [100, 100, 180, 180])
+
+
+def test_a_fast_object_keeps_its_id_when_carried_between_detections() -> None:
+    """Detections every 6th frame, 30 px/frame: the carried boxes keep one confirmed track."""
+    trk = ByteTrack(fps=30)
+    prop = FlowPropagator()
+    ids: set[int] = set()
+    for f in range(30):
+        x = 20 + 15 * f
+        img = scene([(x, 140)])
+        if f % 6 == 0:
+            d = dets([[x, 140, x + 80, 220]], [-1])
+        else:
+            d = prop.propagate(img, f / 30)
+        out = trk.update(d, img, timestamp=f / 30)
+        prop.observe(img, out)
+        ids |= {int(i) for i in out.tracker_id if i > 0}  # type: ignore[union-attr]
+    assert len(ids) == 1
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="width"):
+        FlowPropagator(width=8)
