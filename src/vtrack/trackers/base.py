@@ -38,7 +38,9 @@ class GivenIds:
     without ``tracker_id`` get ``-1`` (not confirmed).
     """
 
-    def update(self, detections: sv.Detections, frame: np.ndarray | None = None) -> sv.Detections:
+    def update(
+        self, detections: sv.Detections, frame: np.ndarray | None = None, *, timestamp: float | None = None
+    ) -> sv.Detections:
         if detections.tracker_id is None:
             detections.tracker_id = np.full(len(detections), -1, dtype=int)
         return detections
