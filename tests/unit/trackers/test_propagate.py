@@ -107,3 +107,34 @@ def test_a_fast_object_keeps_its_id_when_carried_between_detections() -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="width"):
         FlowPropagator(width=8)
+
+
+@pytest.mark.parametrize("stride", [1, 3, 6])
+def test_frame_step_counts_a_fast_crossing_with_carried_boxes(stride: int) -> None:
+    """``FrameStep`` with a ``FlowPropagator``: one crossing at 15 px/frame whatever the stride.."""
+    from datetime import datetime, timezone
+
+    from vtrack.analytics.composite import CounterSet
+    from vtrack.analytics.lines import LineCounter
+    from vtrack.geometry import Line
+    from vtrack.pipeline.step import FrameStep, Propagator
+    from vtrack.types import Frame
+
+    propagator: Propagator = FlowPropagator()  # the step's protocol
+    step = FrameStep(
+        ByteTrack(fps=30),
+        CounterSet(LineCounter([Line("gate", 320, 0, 320, H)]), None),
+        propagator=propagator,
+    )
+    step(Frame(scene([]), 0, 0.0), dets([], []), time=datetime.now(timezone.utc))  # empty first frame
+    events = []
+    for f in range(1, 31):
+        x = 100 + 15 * f
+        frame = Frame(scene([(x, 140)]), f, f / 30)
+        when = datetime.now(timezone.utc)
+        if f % stride == 1 % stride:
+            result = step(frame, dets([[x, 140, x + 80, 220]], [-1]), time=when)
+        else:
+            result = step.carry(frame, time=when)
+        events += result.events
+    assert [(e.line, e.direction) for e in events] == [("gate", "in")]  # left to right of a downward line
