@@ -113,6 +113,13 @@ class TrackerConfig(_Strict):
         "(converted to frames with the effective frame rate, after --stride).",
     )
     per_class: bool = Field(True, description="Never associate detections of different classes.")
+    carry: Literal["flow", "off"] = Field(
+        "flow",
+        description="What moves the tracks on frames the detector skips (`--stride`, or a live camera "
+        "faster than the box can detect): `flow` carries the boxes by sparse optical flow, so tracking "
+        "and counting see every frame and counts hold at any detector rate (a few ms per frame); `off` "
+        "leaves those frames out (a live stream then processes only its newest frame).",
+    )
 
 
 class LineConfig(_Strict):

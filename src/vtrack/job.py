@@ -32,9 +32,9 @@ from vtrack.exporters.files import (
 from vtrack.exporters.store import RunInfo, StoreExporter, open_store, parse_store_url
 from vtrack.exporters.store.exporter import RUN_FINISHED, RUN_INTERRUPTED
 from vtrack.exporters.video import AnnotatedVideoExporter
-from vtrack.pipeline.compose import build_step, canonical_classes, load_detector
+from vtrack.pipeline.compose import build_step, canonical_classes, carries, load_detector
 from vtrack.stream.base import Source
-from vtrack.stream.runner import Pipeline, RunStats
+from vtrack.stream.runner import Pipeline, RunStats, ms_per_frame
 from vtrack.stream.sources import open_source, probe_start_time
 from vtrack.trackers import AutoTracker
 from vtrack.types import FrameResult
@@ -202,12 +202,14 @@ def run_job(
     if blur and not cfg.output.video:
         log.info("--blur has no effect: this run writes no images")
         blur = []
-    source = open_source(cfg.source, stride=cfg.stride, fps=cfg.fps)
+    carry = carries(cfg.tracker, detect_every=cfg.stride)
+    # carrying: every frame is read and tracked, the detector runs on every stride-th one
+    source = open_source(cfg.source, stride=1 if carry else cfg.stride, fps=cfg.fps)
     try:
         start_time, start_source = resolve_start_time(cfg, cfg.source)
         step = build_step(
             cfg.tracker, cfg.counting, classes=classes, width=source.width, height=source.height,
-            native_fps=source.native_fps, fps=source.fps, blur=blur, blur_in_place=True,
+            native_fps=source.native_fps, fps=source.fps, blur=blur, blur_in_place=True, carry=carry,
         )
         counters = step.counters
         out_dir = Path(cfg.output.dir) if cfg.output.dir else default_out_dir(source)
@@ -226,7 +228,7 @@ def run_job(
         on_start(source)
     pipeline = Pipeline(
         source, detector, step, exporters, start_time=start_time, stop_event=stop_event,
-        on_frame=on_frame, stats=stats,
+        on_frame=on_frame, stats=stats, detect_every=cfg.stride if carry else 1,
     )
     stats = pipeline.run()
     decode_errors = list(getattr(source, "errors", []))
@@ -234,6 +236,8 @@ def run_job(
         raise SourceError(f"no frame could be decoded from {cfg.source}")
     summary = make_summary(cfg, source, stats, start_time, start_source, counters)
     summary["tracker"] = tracker_summary(cfg.tracker.type, step.tracker)
+    summary["tracker"]["carried_frames"] = step.times.carried
+    summary["tracker"]["carry_ms_per_frame"] = ms_per_frame(step.times.carry, step.times.carried)
     if counters is not None and counters.zones is not None:
         summary["zones"] = zone_summary(cfg, counters.zone_totals)
     if decode_errors:

@@ -86,7 +86,6 @@ def _live(shared: Path, out: Path, max_fps: float | None) -> tuple[dict[str, int
     return counts, (sorted(fps)[len(fps) // 2] if fps else 0.0)
 
 
-@pytest.mark.xfail(reason="carrying tracks between detections is not switched on yet", strict=False)
 @pytest.mark.parametrize("max_fps", [5.0, 10.0, None], ids=["5fps", "10fps", "uncapped"])
 def test_live_counts_per_loop_match_the_offline_full_rate_count(
     shared: Path, tmp_path: Path, offline: dict[str, int], max_fps: float | None

@@ -26,6 +26,7 @@ from vtrack.pipeline.step import FrameStep
 from vtrack.stream.runner import plan_inference
 from vtrack.trackers import make_tracker
 from vtrack.trackers.base import Tracker
+from vtrack.trackers.propagate import FlowPropagator
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,12 @@ def resolve_zones(counting: CountingConfig, width: int, height: int) -> list[Pol
     return [zc.spec().resolve(width, height) for zc in counting.zones]
 
 
+def carries(tracker_cfg: TrackerConfig, *, detect_every: int = 1, live: bool = False) -> bool:
+    """Whether a stream carries its tracks over frames without detections: a live stream whenever
+    ``tracker.carry`` is on, a file when it is on and the detector skips frames (``--stride`` > 1)."""
+    return tracker_cfg.carry == "flow" and (live or detect_every > 1)
+
+
 def build_step(
     tracker_cfg: TrackerConfig,
     counting: CountingConfig,
@@ -161,6 +168,7 @@ def build_step(
     fps: float,
     blur: Sequence[str] = (),
     blur_in_place: bool = False,
+    carry: bool = False,
 ) -> FrameStep:
     """One stream's frame step: its tracker, its counters, its class gate and its privacy.
 
@@ -175,11 +183,18 @@ def build_step(
             processing cap).
         blur: the model's names of the classes to pixelate.
         blur_in_place: pixelate the frame itself (a run writing images) instead of handing the rows on.
+        carry: the step is given every frame and carries the tracks over those without detections
+            (:class:`~vtrack.trackers.propagate.FlowPropagator`): the tracker runs at ``native_fps``.
     """
+    if carry:
+        fps = native_fps
     stride = max(1, math.ceil(native_fps / fps - 1e-9)) if fps > 0 else 1
     tracker = build_tracker(tracker_cfg, fps=fps)
     counters = build_counters(
         counting, classes=classes, width=width, height=height, native_fps=native_fps, stride=stride,
         lost_track_seconds=tracker_cfg.lost_track_seconds,
     )
-    return FrameStep(tracker, counters, classes=classes, blur=blur, blur_in_place=blur_in_place)
+    propagator = FlowPropagator() if carry else None
+    return FrameStep(
+        tracker, counters, classes=classes, blur=blur, blur_in_place=blur_in_place, propagator=propagator
+    )

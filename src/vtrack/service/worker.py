@@ -49,6 +49,7 @@ from vtrack.metrics import Metrics
 from vtrack.pipeline.compose import (
     build_step,
     canonical_classes,
+    carries,
     resolve_lines,
     resolve_zones,
 )
@@ -66,6 +67,15 @@ JOIN_TIMEOUT_S = 10.0
 FPS_WINDOW = 30
 """Processed frames over which a stream's processing FPS is measured."""
 DEFAULT_SOURCE_FPS = 25.0
+CARRY_KEEP = 16
+"""Frames a stream that carries its tracks lets wait for its worker (then the oldest are dropped)."""
+DETECT_BACKLOG_SHARE = 0.75
+"""A carrying worker starts a detection only if the frames expected to arrive meanwhile fill at most
+this share of the frames that may wait (:data:`CARRY_KEEP`)..."""
+MAX_CARRY_S = 1.0
+"""... unless the last detection is this many seconds old: a slow box still detects once a second."""
+DETECT_EMA = 0.2
+"""Weight of the newest detection time in its running average."""
 MAX_FPS_SLACK = 0.1
 """A frame counts as due for ``max_fps`` up to this share of the interval early (frame times jitter)."""
 
@@ -102,10 +112,18 @@ SourceFactory = Callable[[StreamConfig], LiveSourceLike]
 
 
 def live_source_factory(cfg: StreamConfig) -> LiveSourceLike:
-    """Open ``cfg.source`` as a :class:`vtrack.stream.live.LiveSource` (not started)."""
+    """Open ``cfg.source`` as a :class:`vtrack.stream.live.LiveSource` (not started).
+
+    A stream that carries its tracks gets every frame (up to :data:`CARRY_KEEP` waiting) and applies
+    ``max_fps`` to the detector itself; otherwise the source hands on its newest frame, at most
+    ``max_fps`` a second.
+    """
     from vtrack.stream.live import LiveSource
 
-    src: LiveSourceLike = LiveSource(cfg.source, name=cfg.id, loop=cfg.loop, max_fps=cfg.max_fps)
+    if carries(cfg.tracker, live=True):
+        src: LiveSourceLike = LiveSource(cfg.source, name=cfg.id, loop=cfg.loop, keep=CARRY_KEEP)
+    else:
+        src = LiveSource(cfg.source, name=cfg.id, loop=cfg.loop, max_fps=cfg.max_fps)
     return src
 
 
@@ -235,6 +253,7 @@ class StreamWorker:
         self._times: deque[float] = deque(maxlen=FPS_WINDOW)
         self._t_origin: float | None = None  # monotonic time of frame index 0 (kept across restarts)
         self._last_detect: float | None = None  # captured time of the last frame the detector ran on
+        self._detect_s: float | None = None  # running average of a detection's wall seconds
         self._fps = DEFAULT_SOURCE_FPS
         # the model's spelling; fails early (HTTP 422 / config error) on a class the model does not have
         self._classes = canonical_classes(detector, cfg.classes)
@@ -427,6 +446,7 @@ class StreamWorker:
         self.step = build_step(
             cfg.tracker, cfg.counting, classes=self._classes, width=frame.width, height=frame.height,
             native_fps=fps, fps=min(fps, cfg.max_fps) if cfg.max_fps else fps, blur=self._blur,
+            carry=carries(cfg.tracker, live=True) and getattr(src, "keep", 1) > 1,
         )
         self.counters = self.step.counters
         self.annotator = FrameAnnotator(
@@ -485,7 +505,11 @@ class StreamWorker:
                 t0 = time.perf_counter()
                 buffer, geom = self.detector.preprocess(frame.image, out=buffer)
                 detections = self.detector.postprocess(self._infer(buffer), geom)
-                m.inference.observe(time.perf_counter() - t0)
+                spent = time.perf_counter() - t0
+                m.inference.observe(spent)
+                self._detect_s = spent if self._detect_s is None else (
+                    (1 - DETECT_EMA) * self._detect_s + DETECT_EMA * spent
+                )
                 self._last_detect = captured
                 result = step(frame, detections, time=when, index=index)
             else:  # behind, or over max_fps: carry the tracks to this frame without the detector
@@ -503,10 +527,16 @@ class StreamWorker:
 
     def _detect_now(self, src: LiveSourceLike, step: FrameStep, captured: float) -> bool:
         """Run the detector on this frame? Always, unless the step carries tracks and the source hands
-        on every frame: then only when no newer frame waits and ``max_fps`` allows."""
-        if not step.can_carry or getattr(src, "keep", 1) <= 1 or self._last_detect is None:
+        on every frame: then only when no newer frame waits, ``max_fps`` allows, and the frames that
+        arrive during the detection fit in the source's queue (or the last detection is old)."""
+        keep = getattr(src, "keep", 1)
+        if not step.can_carry or keep <= 1 or self._last_detect is None:
             return True
         if getattr(src, "pending", 0) > 0:
             return False
+        since = captured - self._last_detect
         cap = self.cfg.max_fps
-        return cap is None or captured - self._last_detect >= (1.0 - MAX_FPS_SLACK) / cap
+        if cap is not None and since < (1.0 - MAX_FPS_SLACK) / cap:
+            return False
+        expected = (self._detect_s or 0.0) * self._fps
+        return expected <= DETECT_BACKLOG_SHARE * keep or since >= MAX_CARRY_S

@@ -45,3 +45,20 @@ def test_detect_now(
     src = SimpleNamespace(keep=keep, pending=pending)
     step = SimpleNamespace(can_carry=can_carry)
     assert worker._detect_now(src, step, now) is detect  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("detect_s", "since", "detect"),
+    [
+        (0.1, 0.2, True),  # 3 frames arrive meanwhile: fits in 16
+        (0.5, 0.2, False),  # 15 frames would arrive: carry on, the queue would overflow
+        (0.5, 1.0, True),  # ... but a slow box still detects once a second
+    ],
+)
+def test_slow_detections_leave_room_in_the_queue(detect_s: float, since: float, detect: bool) -> None:
+    cfg = StreamConfig(id="s", source="clip.mp4")
+    worker = StreamWorker(cfg, StubDetector(), Metrics(), source_factory=lambda _c: None)  # type: ignore[arg-type]
+    worker._fps = 30.0
+    worker._last_detect, worker._detect_s = 0.0, detect_s
+    src = SimpleNamespace(keep=16, pending=0)
+    assert worker._detect_now(src, SimpleNamespace(can_carry=True), since) is detect  # type: ignore[arg-type]
