@@ -103,7 +103,13 @@ class FrameStep:
         return self.propagator is not None
 
     def __call__(
-        self, frame: Frame, detections: sv.Detections, *, time: datetime, index: int | None = None
+        self,
+        frame: Frame,
+        detections: sv.Detections,
+        *,
+        time: datetime,
+        index: int | None = None,
+        timestamp: float | None = None,
     ) -> FrameResult:
         """Track and count one frame.
 
@@ -114,6 +120,8 @@ class FrameStep:
             time: wall-clock time of the frame, timezone-aware.
             index: the frame's index in source frames for the counters (never decreasing; default
                 ``frame.index``).
+            timestamp: the frame's time in seconds for the tracker's motion model (never decreasing;
+                default ``frame.pts``).
 
         Returns:
             The frame's result: tracked rows, line events, zone events and occupancy.
@@ -126,7 +134,7 @@ class FrameStep:
                 blur_rows = detections
         detections = keep_classes(detections, self.classes)
         t0 = _time.perf_counter()
-        tracked = self._track(frame, detections)
+        tracked = self._track(frame, detections, frame.pts if timestamp is None else timestamp)
         t1 = _time.perf_counter()
         result = FrameResult(frame=frame, detections=tracked, time=time, blur=blur_rows)
         self._count(result, frame.index if index is None else index)
@@ -134,13 +142,16 @@ class FrameStep:
         self.times.count += _time.perf_counter() - t1
         return result
 
-    def carry(self, frame: Frame, *, time: datetime, index: int | None = None) -> FrameResult:
+    def carry(
+        self, frame: Frame, *, time: datetime, index: int | None = None, timestamp: float | None = None
+    ) -> FrameResult:
         """Track and count a frame the detector did not run on: the boxes are carried to it.
 
         Args:
             frame: the frame (the propagator follows the boxes in its pixels).
             time: wall-clock time of the frame, timezone-aware.
             index: as for :meth:`__call__`.
+            timestamp: as for :meth:`__call__`.
 
         Returns:
             The frame's result (``detected`` is ``False``).
@@ -151,7 +162,8 @@ class FrameStep:
         if self.propagator is None:
             raise TypeError("this frame step has no propagator: every frame needs detections")
         t0 = _time.perf_counter()
-        tracked = self._track(frame, self.propagator.propagate(frame.image, frame.pts))
+        ts = frame.pts if timestamp is None else timestamp
+        tracked = self._track(frame, self.propagator.propagate(frame.image, ts), ts)
         t1 = _time.perf_counter()
         result = FrameResult(frame=frame, detections=tracked, time=time, detected=False)
         self._count(result, frame.index if index is None else index)
@@ -161,8 +173,8 @@ class FrameStep:
         self.times.count += _time.perf_counter() - t1
         return result
 
-    def _track(self, frame: Frame, detections: sv.Detections) -> sv.Detections:
-        tracked = self.tracker.update(detections, frame.image)
+    def _track(self, frame: Frame, detections: sv.Detections, timestamp: float) -> sv.Detections:
+        tracked = self.tracker.update(detections, frame.image, timestamp=timestamp)
         if self.propagator is not None:
             self.propagator.observe(frame.image, tracked)
         return tracked

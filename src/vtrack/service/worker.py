@@ -496,7 +496,8 @@ class StreamWorker:
             assert step is not None and annotator is not None
             # frame index in source frames since the worker first started: never decreases, also
             # across restarts (the counters keep their state)
-            index = max(0, round((captured - self._t_origin) * self._fps))
+            since_origin = max(0.0, captured - self._t_origin)  # seconds; never decreases, as index
+            index = round(since_origin * self._fps)
             when = datetime.now(timezone.utc) - timedelta(seconds=time.monotonic() - captured)
             if step.counters is not None:
                 self.recorder.roll_day(step.counters, when)
@@ -511,9 +512,9 @@ class StreamWorker:
                     (1 - DETECT_EMA) * self._detect_s + DETECT_EMA * spent
                 )
                 self._last_detect = captured
-                result = step(frame, detections, time=when, index=index)
+                result = step(frame, detections, time=when, index=index, timestamp=since_origin)
             else:  # behind, or over max_fps: carry the tracks to this frame without the detector
-                result = step.carry(frame, time=when, index=index)
+                result = step.carry(frame, time=when, index=index, timestamp=since_origin)
             self.recorder.record(result, step.counters)
             for exporter in exporters:
                 exporter.write(result)

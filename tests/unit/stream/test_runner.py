@@ -47,7 +47,9 @@ class FakeDetector:
 
 
 class FakeTracker:
-    def update(self, detections: sv.Detections, frame: np.ndarray | None = None) -> sv.Detections:
+    def update(
+        self, detections: sv.Detections, frame: np.ndarray | None = None, *, timestamp: float | None = None
+    ) -> sv.Detections:
         detections.tracker_id = np.ones(len(detections), dtype=int)
         return detections
 
