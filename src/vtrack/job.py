@@ -237,7 +237,7 @@ def run_job(
     summary = make_summary(cfg, source, stats, start_time, start_source, counters)
     summary["tracker"] = tracker_summary(cfg.tracker.type, step.tracker)
     summary["tracker"]["carried_frames"] = step.times.carried
-    summary["tracker"]["carry_ms_per_frame"] = ms_per_frame(step.times.carry, step.times.carried)
+    summary["processing"]["carry_ms_per_carried_frame"] = ms_per_frame(step.times.carry, step.times.carried)
     if counters is not None and counters.zones is not None:
         summary["zones"] = zone_summary(cfg, counters.zone_totals)
     if decode_errors:

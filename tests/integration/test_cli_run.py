@@ -138,7 +138,10 @@ def test_sigint_leaves_complete_outputs(shared: Path, tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(6.0)  # model load + a few seconds of a ~15 s run
+    deadline = time.monotonic() + 120  # model load, then a few frames of a ~15 s run
+    while not any(p.stat().st_size > 0 for p in tmp_path.glob("tracks.txt*")):
+        assert proc.poll() is None and time.monotonic() < deadline, "no frame was written"
+        time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
