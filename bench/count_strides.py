@@ -10,14 +10,15 @@
 Modes:
 
 * default: the ``vtrack eval-counts`` code (:func:`vtrack.evaluation_counts.predict_run`, one
-  :func:`vtrack.job.run_job` per stride): what a user gets.
+  :func:`vtrack.job.run_job` per stride, ``tracker.carry`` at its default, ``flow``): what a user gets.
 * ``--cached``: every frame is detected once (cached in ``/tmp/vtrack-count-cache``) and each stride
   replays the detections of its frames through a fresh tracker and :class:`LineCounter` built as
-  ``run_job`` builds them (same counts as the default mode, checked by ``--check``), so tracker
-  variants (``--param KEY=VALUE``) cost seconds.
+  ``run_job`` builds them with ``tracker.carry: off`` (``--check`` compares every stride with
+  ``run_job``), so tracker variants (``--param KEY=VALUE``) cost seconds.
 * ``--propagate``: as ``--cached``, but every decoded frame reaches the tracker and the counter: the
   detector's boxes on every stride-th frame, and on the frames between the tracks' boxes carried by
-  :class:`vtrack.trackers.propagate.FlowPropagator` (the issue's DeepStream idea).
+  :class:`vtrack.trackers.propagate.FlowPropagator` (the issue's DeepStream idea; ``run_job`` with
+  ``tracker.carry: flow``, ``--check`` compares).
 
     python bench/count_strides.py                              # the issue's tables (run_job)
     python bench/count_strides.py --cached --check             # same figures from the cache
@@ -83,13 +84,15 @@ CASES = [
 ]  # fmt: skip
 
 
-def run_config(case: Case) -> RunConfig:
+def run_config(case: Case, carry: str | None = None) -> RunConfig:
+    """The case as a ``RunConfig``; ``carry`` sets ``tracker.carry`` (``None``: the default)."""
     return RunConfig(
         source=case.source,
         model={"path": str(MODEL)},  # type: ignore[arg-type]
         classes=case.classes,
         counting={"lines": [lc.model_dump() for lc in lines_from_flags([case.line])]},  # type: ignore[arg-type]
         output={"video": False},  # type: ignore[arg-type]
+        tracker={} if carry is None else {"carry": carry},  # type: ignore[arg-type]
     )
 
 
@@ -239,8 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         reports, label = sweep(case.strides, predict, truth=truth, length=length, expected=expected)
         log.info("%s\n(%.1f s)\n", markdown(case, reports, label), time.perf_counter() - t0)
         record[case.name] = {"truth": label, "reports": [r.to_dict() for r in reports]}
-        if args.check:
-            ref, _ = sweep(case.strides, lambda s, cfg=cfg: predict_run(cfg, s), truth=truth, length=length,
+        if args.check:  # run_job with the same carrying as the cached replay
+            ref_cfg = run_config(case, "flow" if args.propagate else "off")
+            ref, _ = sweep(case.strides, lambda s, c=ref_cfg: predict_run(c, s), truth=truth, length=length,
                            expected=expected)  # fmt: skip
             same = [[r.predicted for r in a.rows] == [r.predicted for r in b.rows]
                     for a, b in zip(reports, ref, strict=True)]  # fmt: skip

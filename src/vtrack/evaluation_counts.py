@@ -439,11 +439,20 @@ def predict_run(
                 "store": None,
             }
         )
-        outcome = run_job(run_cfg, on_start=on_start, on_frame=on_frame)
+        native: list[float] = []
+
+        def started(src: Any) -> None:
+            native.append(float(src.native_fps))
+            if on_start is not None:
+                on_start(src)
+
+        outcome = run_job(run_cfg, on_start=started, on_frame=on_frame)
         events = load_events(Path(tmp) / "events.jsonl")
     proc = outcome.summary.get("processing", {})
+    # the detector runs on every stride-th source frame (the frames between may still be tracked)
+    fps = native[0] / stride if native else outcome.summary.get("fps")
     return events, {
         "frames": outcome.summary.get("frames"),
         "processing_fps": proc.get("fps"),
-        "detector_fps": outcome.summary.get("fps"),
+        "detector_fps": None if fps is None else round(float(fps), 3),
     }

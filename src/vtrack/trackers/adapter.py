@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 ROW_KEY = "_vtrack_row"
 """``data`` column carrying the input row index through the library tracker."""
+CARRIED_KEY = "propagated"
+"""``data`` column marking rows carried over a frame without detection (handed on to the engine)."""
 
 UNTRACKED = -1
 """``tracker_id`` of rows that do not (yet) belong to a confirmed track."""
@@ -194,6 +196,8 @@ class LibraryTracker:
             class_id=np.full(len(rows), max(key, 0), dtype=np.int64),
             data={ROW_KEY: rows.astype(np.int64)},
         )
+        if CARRIED_KEY in detections.data:  # rows moved by a propagator (vtrack.trackers.propagate)
+            sub.data[CARRIED_KEY] = np.asarray(detections.data[CARRIED_KEY], dtype=bool)[rows]
         if self._pass_timestamp:
             result = engine.update(sub, frame, timestamp=timestamp)  # type: ignore[call-arg]
         else:

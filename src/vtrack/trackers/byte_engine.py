@@ -292,6 +292,10 @@ class PaperByteTrackEngine:
             uncertainty of its velocity. ``0`` turns the pass off (the paper).
         gate_lost: offer lost tracks to the buffered pass too (off: only tracks matched on the
             previous frame and unconfirmed ones).
+        carried_confirms: rows marked ``data["propagated"]`` (carried over a frame without detection
+            by :class:`~vtrack.trackers.propagate.FlowPropagator`) count toward confirming a new track
+            (default). ``False``: they keep an unconfirmed track alive and move it, but only real
+            detections confirm it or start a track.
         init_velocity: when a track gets its second box, set its velocity to the displacement between
             its first two boxes over the time between them (the paper starts from velocity 0 and
             lets the filter learn it).
@@ -319,6 +323,7 @@ class PaperByteTrackEngine:
         gate_sigmas: float = 0.0,
         init_velocity: bool = False,
         gate_lost: bool = False,
+        carried_confirms: bool = True,
     ) -> None:
         if kalman not in ("xyah", "xyxy"):
             raise ValueError(f"kalman must be 'xyah' or 'xyxy', got {kalman!r}")
@@ -345,6 +350,7 @@ class PaperByteTrackEngine:
         self.gate_sigmas = float(gate_sigmas)
         self.init_velocity = bool(init_velocity)
         self.gate_lost = bool(gate_lost)
+        self.carried_confirms = bool(carried_confirms)
         self.tracks: list[PaperTrack] = []
         self.frame_id = 0
         self.clock = 0.0
@@ -413,9 +419,16 @@ class PaperByteTrackEngine:
             return 1.0  # (regular frames give exactly the paper's step, not 0.9999999)
         return float(min(dt, _MAX_DT))
 
-    def _hit(self, pairs: list[tuple[PaperTrack, np.ndarray]]) -> None:
+    def _hit(
+        self, pairs: list[tuple[PaperTrack, np.ndarray]], carried: list[bool] | None = None
+    ) -> None:
         update_all([t.kf for t, _ in pairs], np.array([b for _, b in pairs]).reshape(-1, 4))
-        for t, b in pairs:
+        for k, (t, b) in enumerate(pairs):
+            if carried is not None and carried[k] and not self.carried_confirms and not t.confirmed:
+                t.box = t.kf.box()
+                t.end_frame = self.clock
+                t.tracked = True
+                continue
             if self.init_velocity and t.first_measure is not None:
                 gap = self.clock - t.start_frame
                 if gap > 0:
@@ -455,6 +468,9 @@ class PaperByteTrackEngine:
         scores = (np.ones(n) if detections.confidence is None
                   else np.asarray(detections.confidence, dtype=np.float64).reshape(-1))  # fmt: skip
         out_ids = np.full(n, -1, dtype=np.int64)
+        carried = np.zeros(n, dtype=bool)
+        if "propagated" in detections.data:  # rows a propagator carried over a frame without detection
+            carried = np.asarray(detections.data["propagated"], dtype=bool).reshape(-1)
         owner: dict[int, PaperTrack] = {}
 
         high = np.flatnonzero(scores > self.track_thresh)
@@ -473,7 +489,8 @@ class PaperByteTrackEngine:
         # First association: high boxes, all confirmed tracks (tracked and lost).
         matches, u_track, u_high = self._associate(pool, boxes[high], scores[high], self.match_thresh, True)
         u_high_arr = np.asarray(u_high, dtype=np.int64)
-        self._hit([(pool[r], boxes[high[c]]) for r, c in matches])
+        self._hit([(pool[r], boxes[high[c]]) for r, c in matches],
+                  [bool(carried[high[c]]) for _, c in matches])  # fmt: skip
         owner.update({int(high[c]): pool[r] for r, c in matches})
 
         # Second association: low boxes, leftover tracks that were tracked (paper) or all leftovers.
@@ -497,7 +514,8 @@ class PaperByteTrackEngine:
             matches, u_unc, u_left = self._associate(
                 unconfirmed, boxes[left_high], scores[left_high], self.unconfirmed_match_thresh, True
             )
-            self._hit([(unconfirmed[r], boxes[left_high[c]]) for r, c in matches])
+            self._hit([(unconfirmed[r], boxes[left_high[c]]) for r, c in matches],
+                      [bool(carried[left_high[c]]) for _, c in matches])  # fmt: skip
             owner.update({int(left_high[c]): unconfirmed[r] for r, c in matches})
             removed |= {id(unconfirmed[i]) for i in u_unc}
             left_high = left_high[np.asarray(u_left, dtype=np.int64)]
@@ -507,7 +525,7 @@ class PaperByteTrackEngine:
         # New tracks.
         first = self.activate_first_frame and self.frame_id == 1
         for i in left_high.tolist():
-            if scores[i] < self.det_thresh:
+            if scores[i] < self.det_thresh or (carried[i] and not self.carried_confirms):
                 continue
             kf = _Kalman(self.kalman, boxes[i], self.motion_scale)
             t = PaperTrack(kf, start_frame=self.clock, end_frame=self.clock)

@@ -116,6 +116,8 @@ class ByteTrack(LibraryTracker):
             :class:`~vtrack.trackers.byte_engine.PaperByteTrackEngine`).
         init_velocity: start a new track's velocity from its first two boxes (``engine="paper"``).
         gate_lost: also offer lost tracks to the buffered pass (``engine="paper"``).
+        carried_confirms: boxes carried by a propagator (``data["propagated"]``) may confirm a new
+            track (``engine="paper"``; ``False``: only detections confirm).
 
     ``update(..., timestamp=t)`` (seconds) makes the paper engine predict over the real gap since the
     previous frame (a gap of ``1 / fps`` is one step, as without timestamps); the library engine
@@ -145,6 +147,7 @@ class ByteTrack(LibraryTracker):
         gate_sigmas: float = GATE_SIGMAS,
         init_velocity: bool = INIT_VELOCITY,
         gate_lost: bool = False,
+        carried_confirms: bool = True,
     ) -> None:
         frames = lost_track_frames(lost_track_seconds, fps)
         for name, value in (
@@ -193,6 +196,7 @@ class ByteTrack(LibraryTracker):
                 gate_sigmas=gate_sigmas,
                 init_velocity=bool(init_velocity),
                 gate_lost=bool(gate_lost),
+                carried_confirms=bool(carried_confirms),
                 # The paper confirms the tracks of a sequence's first frame at once; an engine made
                 # later (a class appearing mid-stream) waits for a second match like any new track.
                 activate_first_frame=self.frames_seen == 0,

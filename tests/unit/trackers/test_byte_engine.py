@@ -278,3 +278,18 @@ def test_gate_sigmas_is_validated() -> None:
 
     with pytest.raises(ConfigError, match="gate_sigmas"):
         ByteTrack(fps=FPS, gate_sigmas=-1.0)
+
+
+@pytest.mark.parametrize(("carried_confirms", "confirmed"), [(True, True), (False, False)])
+def test_carried_boxes_confirm_only_when_allowed(carried_confirms: bool, confirmed: bool) -> None:
+    """A new track's second box carried by a propagator (``data["propagated"]``) confirms it or not."""
+    trk = ByteTrack(fps=FPS, carried_confirms=carried_confirms)
+    trk.update(frame([], []))
+    trk.update(frame([[0.0, 0.0, 40.0, 80.0]], [0.9]))
+    carried = frame([[2.0, 0.0, 42.0, 80.0]], [0.9])
+    carried.data["propagated"] = np.array([True])
+    out = trk.update(carried)
+    assert (int(out.tracker_id[0]) > 0) is confirmed  # type: ignore[index]
+    assert trk.live_track_count == 1  # kept alive either way
+    again = trk.update(frame([[4.0, 0.0, 44.0, 80.0]], [0.9]))  # a real detection confirms it
+    assert int(again.tracker_id[0]) > 0  # type: ignore[index]
