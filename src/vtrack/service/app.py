@@ -85,6 +85,9 @@ class StreamInfo(BaseModel):
     last_frame_age_seconds: float | None
     reconnects: int
     frames_processed: int
+    frames_detected: int = Field(
+        description="Frames the detector ran on; the other processed frames had their tracks carried."
+    )
     frames_dropped: int
     lines: list[str]
     classes: list[str] | None

@@ -216,7 +216,8 @@ class StreamManager:
         return StreamStatus(
             id=cfg.id, source=safe_source(cfg.source), enabled=cfg.enabled, state="stopped",
             last_error=None, fps=0.0, source_fps=None, width=None, height=None,
-            last_frame_age_seconds=None, reconnects=0, frames_processed=0, frames_dropped=0,
+            last_frame_age_seconds=None, reconnects=0, frames_processed=0, frames_detected=0,
+            frames_dropped=0,
             lines=[ln.name for ln in cfg.counting.lines], classes=cfg.classes, counts={},
             zones=[z.name for z in cfg.counting.zones], occupancy={z.name: {} for z in cfg.counting.zones},
         )

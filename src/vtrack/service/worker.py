@@ -152,6 +152,7 @@ class StreamStatus:
     last_frame_age_seconds: float | None
     reconnects: int
     frames_processed: int
+    frames_detected: int
     frames_dropped: int
     lines: list[str]
     classes: list[str] | None
@@ -244,6 +245,7 @@ class StreamWorker:
         self.counters: CounterSet | None = None
         self.annotator: FrameAnnotator | None = None
         self.frames_processed = 0
+        self.frames_detected = 0  # frames the detector ran on (the others were carried)
         self.restarts = 0
         self.error: str | None = None
         self._stop = threading.Event()
@@ -365,6 +367,7 @@ class StreamWorker:
             last_frame_age_seconds=None if age is None else round(age, 3),
             reconnects=src.reconnects if src is not None else 0,
             frames_processed=self.frames_processed,
+            frames_detected=self.frames_detected,
             frames_dropped=src.frames_dropped if src is not None else 0,
             lines=[ln.name for ln in self.cfg.counting.lines],
             classes=self.cfg.classes,
@@ -512,6 +515,7 @@ class StreamWorker:
                     (1 - DETECT_EMA) * self._detect_s + DETECT_EMA * spent
                 )
                 self._last_detect = captured
+                self.frames_detected += 1
                 result = step(frame, detections, time=when, index=index, timestamp=since_origin)
             else:  # behind, or over max_fps: carry the tracks to this frame without the detector
                 result = step.carry(frame, time=when, index=index, timestamp=since_origin)
