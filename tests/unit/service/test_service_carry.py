@@ -51,8 +51,8 @@ def test_detect_now(
     ("detect_s", "since", "detect"),
     [
         (0.1, 0.2, True),  # 3 frames arrive meanwhile: fits in 16
-        (0.5, 0.2, False),  # 15 frames would arrive: carry on, the queue would overflow
-        (0.5, 1.0, True),  # ... but a slow box still detects once a second
+        (0.6, 0.2, False),  # 18 frames would arrive: carry on, the queue (16) would overflow
+        (0.6, 1.0, True),  # ... but a slow box still detects once a second
     ],
 )
 def test_slow_detections_leave_room_in_the_queue(detect_s: float, since: float, detect: bool) -> None:
