@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
-from urllib.parse import urlsplit, urlunsplit
 
 from vtrack.errors import VtrackError
+from vtrack.redact import redact_url
 from vtrack.types import CrossingEvent, Direction, ZoneEvent
 
 if TYPE_CHECKING:
@@ -59,16 +59,9 @@ class StoreURL:
 
 
 def redact(url: str) -> str:
-    """``url`` with the password (if any) replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+    """``url`` with the password (if any) replaced by ``***`` (:func:`vtrack.redact.redact_url`; the
+    user name is kept: here it is a database login)."""
+    return redact_url(url, keep_user=True)
 
 
 def parse_store_url(url: str) -> StoreURL:
