@@ -25,7 +25,8 @@ PASSWORD = "Cam3ra-pw/xyz"
 def test_many_errors_are_reported_from_one_parse(tmp_path: Path) -> None:
     p = tmp_path / "d.yaml"
     p.write_text(
-        "streams:\n" + "".join(f"  - id: cam{i}\n    source: rtsp://h/{i}\n    typo_{i}: 1\n" for i in range(300))
+        "streams:\n"
+        + "".join(f"  - id: cam{i}\n    source: rtsp://h/{i}\n    typo_{i}: 1\n" for i in range(300))
     )
     calls = 0
     real = yaml.compose
@@ -101,7 +102,9 @@ def test_zero_length_line_is_invalid(points: tuple[float, float, float, float]) 
 
 def test_zero_length_line_fails_the_deployment_check(tmp_path: Path) -> None:
     p = tmp_path / "d.yaml"
-    p.write_text("streams:\n  - id: cam\n    source: rtsp://h/x\n    lines:\n      - {name: a, points: [5, 5, 5, 5]}\n")
+    p.write_text(
+        "streams:\n  - id: cam\n    source: rtsp://h/x\n    lines:\n      - {name: a, points: [5, 5, 5, 5]}\n"
+    )
     with pytest.raises(ConfigError, match=r"d.yaml:5: streams.0.lines.0.points: Value error, a line needs"):
         load_deployment_config(p)
 
