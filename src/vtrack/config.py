@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -20,6 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from vtrack.errors import ConfigError
 from vtrack.geometry import Anchor, LineSpec, Polygon, parse_line_spec, parse_zone_spec
 from vtrack.redact import redact_url
+
+if TYPE_CHECKING:
+    from vtrack.stream.policy import SourceRules
 
 DEFAULT_MODEL = "yolov8n.onnx"
 
@@ -503,6 +506,72 @@ def _check_zone(v: str) -> str:
     return v
 
 
+class AllowSourcesConfig(_Strict):
+    """What a stream added through the HTTP API may read (``POST /api/streams``); streams of the
+    config file are the operator's and are only checked for FFmpeg protocols and listening options."""
+
+    schemes: list[str] = Field(
+        default_factory=lambda: ["rtsp", "rtsps", "rtmp", "rtmps", "http", "https"],
+        description="URL schemes allowed (of rtsp, rtsps, rtmp, rtmps, http, https, srt, tcp, udp).",
+    )
+    hosts: list[str] | None = Field(
+        None,
+        description="URL hosts allowed: names (exact) or IP networks such as 10.0.0.0/8 (matched against IP "
+        "addresses written in the URL). Default: any host.",
+    )
+    file_roots: list[str] = Field(
+        default_factory=list,
+        description="Absolute folders whose video files may be read (symbolic links and '..' resolved "
+        "first). Default: none, no local file.",
+    )
+    cameras: bool = Field(False, description="Camera indices and /dev/video* devices may be opened.")
+
+    @field_validator("schemes")
+    @classmethod
+    def _known_schemes(cls, v: list[str]) -> list[str]:
+        from vtrack.stream.live import LIVE_SCHEMES
+
+        out = [s.lower() for s in v]
+        unknown = sorted(set(out) - LIVE_SCHEMES)
+        if unknown:
+            raise ValueError(
+                f"unknown scheme(s) {', '.join(unknown)}: expected of {', '.join(sorted(LIVE_SCHEMES))}"
+            )
+        return out
+
+    @field_validator("hosts")
+    @classmethod
+    def _host_entries(cls, v: list[str] | None) -> list[str] | None:
+        import ipaddress
+
+        for entry in v or []:
+            if "/" in entry:
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError as e:
+                    raise ValueError(f"{entry!r} is not an IP network (e.g. 10.0.0.0/8): {e}") from e
+            elif not entry or any(c.isspace() for c in entry):
+                raise ValueError(f"{entry!r} is not a host name")
+        return v
+
+    @field_validator("file_roots")
+    @classmethod
+    def _absolute_roots(cls, v: list[str]) -> list[str]:
+        for root in v:
+            if not Path(root).expanduser().is_absolute():
+                raise ValueError(f"file root {root!r} must be an absolute folder")
+        return v
+
+    def rules(self) -> SourceRules:
+        """The policy as the checks take it."""
+        from vtrack.stream.policy import SourceRules
+
+        return SourceRules(
+            schemes=tuple(self.schemes), file_roots=tuple(self.file_roots), cameras=self.cameras,
+            hosts=tuple(self.hosts) if self.hosts is not None else None,
+        )
+
+
 class ServerConfig(_Strict):
     """The HTTP server of ``vtrack serve``."""
 
@@ -522,6 +591,31 @@ class ServerConfig(_Strict):
     )
     max_request_bytes: int = Field(
         DEFAULT_MAX_REQUEST_BYTES, gt=0, le=16 * 1024 * 1024, description="Largest request body accepted."
+    )
+    allow_sources: AllowSourcesConfig = Field(
+        default_factory=AllowSourcesConfig,
+        description="Sources a stream added through the API may read (see docs/security.md).",
+    )
+    allowed_hosts: list[str] | None = Field(
+        None,
+        description="Host header values served (names or addresses, without port; '*': any). Default: with "
+        "no token on a loopback address only localhost, 127.0.0.1 and ::1 (no DNS rebinding), else any.",
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds a connection may take to send a request's headers before it is closed (half-"
+        "sent headers cannot hold connections open).",
+    )
+    max_connections: int = Field(
+        1024, ge=16, le=65536, description="Open connections served at once (more get 503)."
+    )
+    max_requests: int = Field(
+        256,
+        ge=1,
+        le=65536,
+        description="Requests handled at once, live views included (more get 503; never /healthz).",
     )
 
 
@@ -588,6 +682,17 @@ class StreamConfig(_Strict):
             )
         rest = {k: v for k, v in data.items() if k not in flat}
         return {**rest, "counting": flat}
+
+    @field_validator("source")
+    @classmethod
+    def _ffmpeg_safe(cls, v: str) -> str:
+        from vtrack.stream.policy import check_source_spec
+
+        try:
+            check_source_spec(v)
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
+        return v
 
 
 class DeploymentConfig(_Strict):

@@ -64,6 +64,16 @@ def redact_url(text: object, *, keep_user: bool = False) -> str:
         return REDACTED
 
 
+def redact_query(text: object) -> str:
+    """``text`` with the values of secret-looking query parameters hidden, also in a bare path with a
+    query (``/?token=abc`` → ``/?token=***``, as an access log shows it), and any URL credential
+    redacted. Never raises."""
+    try:
+        return _SECRET_QUERY.sub(lambda m: f"{m['key']}{REDACTED}", redact_url(text))
+    except Exception:
+        return REDACTED
+
+
 def url_secrets(url: str) -> list[str]:
     """The secrets of ``url`` (password, token user, secret query values), raw and percent-decoded,
     longest first (to replace them wherever a library quotes them)."""
@@ -105,4 +115,4 @@ def scrub(text: object, urls: Iterable[str] = ()) -> str:
         return REDACTED
 
 
-__all__ = ["REDACTED", "SECRET_QUERY_KEYS", "redact_url", "scrub", "url_secrets"]
+__all__ = ["REDACTED", "SECRET_QUERY_KEYS", "redact_query", "redact_url", "scrub", "url_secrets"]
