@@ -473,7 +473,10 @@ def lines_from_flags(specs: list[str]) -> list[LineConfig]:
     out = []
     for s in specs:
         ls = parse_line_spec(s)
-        out.append(LineConfig(name=ls.name, points=ls.coords))
+        try:
+            out.append(LineConfig(name=ls.name, points=ls.coords))
+        except ValidationError as e:
+            raise ConfigError(f"--line {s!r}: {_first_message(e)}") from None
     return out
 
 
@@ -776,5 +779,13 @@ def zones_from_flags(specs: list[str]) -> list[ZoneConfig]:
     out = []
     for s in specs:
         poly = parse_zone_spec(s)
-        out.append(ZoneConfig(name=poly.name, points=list(poly.points)))
+        try:
+            out.append(ZoneConfig(name=poly.name, points=list(poly.points)))
+        except ValidationError as e:
+            raise ConfigError(f"--zone {s!r}: {_first_message(e)}") from None
     return out
+
+
+def _first_message(err: ValidationError) -> str:
+    """The first error's message without pydantic's "Value error, " prefix."""
+    return str(err.errors()[0]["msg"]).removeprefix("Value error, ")

@@ -114,3 +114,12 @@ def test_zone_on_one_line_is_invalid() -> None:
         ZoneConfig(name="z", points=[(0, 0), (1, 1), (2, 2)])
     assert ZoneConfig(name="z", points=[(0, 0), (1, 0), (1, 1)]).points[2] == (1, 1)
     assert DeploymentConfig().streams == []
+
+
+def test_degenerate_flags_are_one_line_errors() -> None:
+    from vtrack.config import lines_from_flags, zones_from_flags
+
+    with pytest.raises(ConfigError, match=r"^--line 'a=5,5,5,5': a line needs two different points"):
+        lines_from_flags(["a=5,5,5,5"])
+    with pytest.raises(ConfigError, match=r"^--zone 'z=0,0,1,1,2,2': the points enclose no area"):
+        zones_from_flags(["z=0,0,1,1,2,2"])
