@@ -246,3 +246,24 @@ def test_the_access_log_never_shows_the_token(shared: Path, tmp_path: Path, logs
         # with a token, other Host names are served (behind a proxy, on a LAN name)
         auth = {"Host": "vtrack.lan", "Authorization": f"Bearer {TOKEN}"}
         assert c.get("/api/streams", headers=auth).status_code == 200
+
+
+def test_requests_in_flight_are_limited_but_never_healthz(shared: Path, tmp_path: Path) -> None:
+    cfg = _cfg(shared, tmp_path, max_requests=1)
+    cfg.streams.append(type(cfg.streams[0]).model_validate({"id": "door", "source": "rtsp://127.0.0.1:9/x"}))
+    with Served(cfg) as s, httpx.Client(base_url=s.base, timeout=30) as c:
+        for _attempt in range(5):  # the slow request must take the one slot first
+            slow: list[httpx.Response] = []
+            # a camera that never answers: the snapshot waits 3 s for a frame, holding the slot
+            t = threading.Thread(target=lambda out=slow: out.append(c.get("/streams/door/snapshot.jpg")))
+            t.start()
+            time.sleep(0.8)
+            busy = c.get("/api/streams")
+            healthz = c.get("/healthz").status_code
+            t.join(30)
+            if "too many requests" not in slow[0].text:
+                break
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1", busy.text
+        assert healthz == 200  # while the slot is taken
+        assert slow[0].status_code == 503 and "no frame" in slow[0].text  # the camera's own answer
+        assert c.get("/api/streams").status_code == 200  # the slot is free again
