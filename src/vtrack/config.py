@@ -316,13 +316,12 @@ def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
         if node is None:
             break
         if isinstance(node, yaml.MappingNode) and isinstance(key, str):
-            nxt = None
             for k, v in node.value:
                 if getattr(k, "value", None) == key:
                     line = k.start_mark.line + 1
-                    nxt = v
+                    node = v
                     break
-            node = nxt
+            # else a key the models add (a stream's flat counting keys go under 'counting'): look on
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             node = node.value[key]
             line = node.start_mark.line + 1

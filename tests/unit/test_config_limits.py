@@ -105,7 +105,8 @@ def test_zero_length_line_fails_the_deployment_check(tmp_path: Path) -> None:
     p.write_text(
         "streams:\n  - id: cam\n    source: rtsp://h/x\n    lines:\n      - {name: a, points: [5, 5, 5, 5]}\n"
     )
-    with pytest.raises(ConfigError, match=r"d.yaml:5: streams.0.lines.0.points: Value error, a line needs"):
+    expected = r"d.yaml:5: streams.0.counting.lines.0.points: Value error, a line needs"
+    with pytest.raises(ConfigError, match=expected):
         load_deployment_config(p)
 
 
