@@ -531,7 +531,7 @@ class AllowSourcesConfig(_Strict):
     @field_validator("schemes")
     @classmethod
     def _known_schemes(cls, v: list[str]) -> list[str]:
-        from vtrack.stream.live import LIVE_SCHEMES
+        from vtrack.stream.spec import LIVE_SCHEMES
 
         out = [s.lower() for s in v]
         unknown = sorted(set(out) - LIVE_SCHEMES)

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import sys
 import threading
 import time
@@ -62,12 +61,13 @@ import numpy as np
 from vtrack.errors import ConfigError, SourceError
 from vtrack.redact import REDACTED, redact_url
 from vtrack.redact import url_secrets as _url_secrets
+from vtrack.stream.spec import is_camera as _is_camera
+from vtrack.stream.spec import is_index as _is_index
+from vtrack.stream.spec import is_live_spec
 from vtrack.types import Frame
 
 logger = logging.getLogger(__name__)
 
-LIVE_SCHEMES: Final = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt"})
-"""URL schemes read as live streams."""
 
 BACKOFF_JITTER: Final = 0.2
 """Each backoff delay is multiplied by a uniform factor in ``[1 - j, 1 + j]`` (then capped)."""
@@ -88,7 +88,6 @@ open longer than ``stall_timeout`` is interrupted, mid-packet for RTMP, so it ne
 DECODE_ERRORS_BEFORE_RECONNECT: Final = 50
 """Consecutive undecodable packets after which a connection is treated as broken."""
 
-_CAMERA_PATH: Final = re.compile(r"^/dev/video[0-9]+$")
 
 
 class StreamState(str, Enum):
@@ -102,33 +101,6 @@ class StreamState(str, Enum):
 
 
 # --------------------------------------------------------------------------- URLs
-
-
-def is_live_spec(spec: str) -> bool:
-    """Whether ``spec`` names a live source rather than a file.
-
-    Args:
-        spec: ``rtsp://``, ``rtsps://``, ``rtmp(s)://``, ``http(s)://`` (MJPEG, HLS...), ``udp://``,
-            ``tcp://``, ``srt://`` URLs, a camera index (``"0"``) or a ``/dev/videoN`` path are live.
-
-    Returns:
-        ``True`` for a live source, ``False`` for anything else (taken as a file path).
-    """
-    text = str(spec).strip()
-    if _is_index(text) or _CAMERA_PATH.match(text):
-        return True
-    scheme, sep, _ = text.partition("://")
-    return bool(sep) and scheme.lower() in LIVE_SCHEMES
-
-
-def _is_index(text: str) -> bool:
-    """ASCII digits only (``"²".isdigit()`` is true but ``int("²")`` fails)."""
-    return text.isascii() and text.isdigit()
-
-
-def _is_camera(spec: str) -> bool:
-    text = spec.strip()
-    return _is_index(text) or bool(_CAMERA_PATH.match(text))
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float, u: float = 0.5) -> float:

@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from vtrack.errors import ConfigError
 from vtrack.redact import redact_url
-from vtrack.stream.live import LIVE_SCHEMES, is_live_spec
+from vtrack.stream.spec import LIVE_SCHEMES, is_live_spec
 
 DEFAULT_API_SCHEMES: Final = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https")
 """URL schemes a stream added through the API may use by default (not ``tcp``/``udp``/``srt``: raw
