@@ -404,6 +404,10 @@ def main() -> None:
     except VtrackError as e:  # in case a command forgot to catch
         err.print(f"error: {e}", highlight=False)
         sys.exit(EXIT_USER_ERROR)
+    except OSError as e:  # the machine's, not ours: a full disk, a folder that cannot be written
+        where = f" ({e.filename})" if e.filename else ""
+        err.print(f"error: {e.strerror or e}{where}", highlight=False)
+        sys.exit(EXIT_USER_ERROR)
     except Exception as e:
         log.debug("internal error", exc_info=True)
         err.print(

@@ -109,8 +109,9 @@ def run_rows(runs: list[RunRecord]) -> list[tuple[str, str, str, int, str, str, 
 def render_runs(runs: list[RunRecord], fmt: str) -> str | Table:
     """The runs as CSV text, JSON text (``{"runs": [...]}``) or a rich table.
 
-    ``status``: ``running`` (being written, or its process was killed), ``finished``, ``interrupted``
-    (stopped early by Ctrl-C/SIGTERM; its counts so far are kept) or ``failed``.
+    ``status``: ``running`` (being written), ``stale`` (left running by a process that is gone: killed;
+    the next run with its id takes it over), ``finished``, ``interrupted`` (stopped early by
+    Ctrl-C/SIGTERM; its counts so far are kept) or ``failed``.
     """
     rows = run_rows(runs)
     if fmt == "csv":
@@ -173,7 +174,7 @@ def counts_command(
         bool,
         typer.Option(
             "--runs",
-            help="List the runs (run id, stream, status: running/finished/interrupted/failed, events) "
+            help="List the runs (run id, stream, status: running/stale/finished/interrupted/failed, events) "
             "instead of counts; filters: --stream, --run-id.",
         ),
     ] = False,

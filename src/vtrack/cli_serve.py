@@ -22,7 +22,6 @@ from vtrack.errors import ConfigError, VtrackError
 log = logging.getLogger("vtrack")
 
 EXIT_USER_ERROR = 2
-GRACEFUL_SHUTDOWN_S = 3
 _out, _err = cli_output.out, cli_output.err
 
 
@@ -102,6 +101,7 @@ def serve_command(
 
     from vtrack.service.app import create_app
     from vtrack.service.manager import StreamManager
+    from vtrack.service.server import uvicorn_config
 
     manager = StreamManager(cfg)
     try:
@@ -117,15 +117,7 @@ def serve_command(
             app.state.stopping.set()  # end open MJPEG views so the shutdown does not wait on them
             super().handle_exit(sig, frame)
 
-    uv_config = uvicorn.Config(
-        app,
-        host=cfg.server.host,
-        port=cfg.server.port,
-        log_config=None,
-        access_log=verbose >= 1,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        limit_concurrency=256,
-    )
+    uv_config = uvicorn_config(app, cfg.server, access_log=verbose >= 1)
     server = _Server(uv_config)
     _out.print(
         f"vtrack serve: http://{cfg.server.host}:{cfg.server.port}/ ({enabled} stream(s)"

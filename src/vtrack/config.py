@@ -8,9 +8,10 @@ it can be found, the YAML line.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -18,13 +19,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vtrack.errors import ConfigError
 from vtrack.geometry import Anchor, LineSpec, Polygon, parse_line_spec, parse_zone_spec
+from vtrack.redact import redact_url
+
+if TYPE_CHECKING:
+    from vtrack.stream.policy import SourceRules
 
 DEFAULT_MODEL = "yolov8n.onnx"
 
 
 def _require_unique(names: list[str], what: str) -> None:
     """Raise ``ValueError("<what> must be unique, repeated: a, b")`` when a name occurs twice."""
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = sorted(n for n, k in Counter(names).items() if k > 1)
     if dupes:
         raise ValueError(f"{what} must be unique, repeated: {', '.join(dupes)}")
 
@@ -151,6 +156,8 @@ class LineConfig(_Strict):
     def _non_negative(cls, v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
         if any(c < 0 for c in v):
             raise ValueError("coordinates must be ≥ 0")
+        if (v[0], v[1]) == (v[2], v[3]):
+            raise ValueError(f"a line needs two different points, got ({v[0]:g}, {v[1]:g}) twice")
         return v
 
     def spec(self) -> LineSpec:
@@ -173,6 +180,9 @@ class ZoneConfig(_Strict):
     def _non_negative(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
         if any(c < 0 for p in v for c in p):
             raise ValueError("coordinates must be ≥ 0")
+        twice_area = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(v, [*v[1:], v[0]], strict=True))
+        if twice_area == 0:
+            raise ValueError("the points enclose no area (all on one line)")
         return v
 
     def spec(self) -> Polygon:
@@ -289,24 +299,29 @@ class RunConfig(_Strict):
         return v
 
 
-def _line_of(data: str, loc: tuple[int | str, ...]) -> int | None:
-    """Best-effort YAML line number (1-based) of the node at ``loc``."""
-    try:
-        node = yaml.compose(data)
-    except yaml.YAMLError:
-        return None
+MAX_CONFIG_BYTES = 1024 * 1024
+"""Largest config file read (a deployment of hundreds of streams is a few hundred kB)."""
+MAX_CONFIG_NODES = 200_000
+"""Most YAML nodes a config may expand to (aliases counted each time they are used): a small file of
+nested aliases (a "billion laughs") is refused before validation walks it."""
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when PyYAML was built with it (tens of times faster), else the pure-Python one."""
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """Best-effort YAML line number (1-based) of the node at ``loc`` in the composed document ``root``."""
+    node = root
     line = None
     for key in loc:
         if node is None:
             break
         if isinstance(node, yaml.MappingNode) and isinstance(key, str):
-            nxt = None
             for k, v in node.value:
                 if getattr(k, "value", None) == key:
                     line = k.start_mark.line + 1
-                    nxt = v
+                    node = v
                     break
-            node = nxt
+            # else a key the models add (a stream's flat counting keys go under 'counting'): look on
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             node = node.value[key]
             line = node.start_mark.line + 1
@@ -315,8 +330,27 @@ def _line_of(data: str, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
-def format_validation_error(err: ValidationError, text: str | None = None, origin: str = "") -> list[str]:
-    """One line per error: ``origin:LINE: path.to.field: message``."""
+def _compose(text: str) -> yaml.Node | None:
+    """The YAML document's node tree (``None`` when it does not parse)."""
+    try:
+        return yaml.compose(text, Loader=_YAML_LOADER)
+    except yaml.YAMLError:
+        return None
+
+
+def format_validation_error(
+    err: ValidationError, text: str | None = None, origin: str = "", *, root: yaml.Node | None = None
+) -> list[str]:
+    """One line per error: ``origin:LINE: path.to.field: message``.
+
+    Args:
+        err: pydantic's error.
+        text: the YAML text the data came from, for line numbers (parsed once for all errors).
+        origin: the file name shown first.
+        root: the already composed YAML document (instead of ``text``).
+    """
+    if root is None and text is not None:
+        root = _compose(text)
     out = []
     for e in err.errors():
         loc = tuple(e["loc"])
@@ -324,11 +358,47 @@ def format_validation_error(err: ValidationError, text: str | None = None, origi
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key (typo?)"
-        line = _line_of(text, loc) if text is not None else None
+        line = _line_of(root, loc) if root is not None else None
         where = f"{origin}:{line}: " if origin and line else (f"{origin}: " if origin else "")
-        out.append(f"{where}{path}: {msg}")
+        out.append(f"{where}{path}: {redact_url(msg)}")
     return out
 
+
+def _yaml_problem(p: Path, e: yaml.YAMLError) -> ConfigError:
+    """A YAML syntax error as one line naming the file, line and column and the problem, without the
+    text around it (a camera URL with its password may be on that line)."""
+    problem = getattr(e, "problem", None) or type(e).__name__
+    context = getattr(e, "context", None)
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(p)
+    text = f"{where}: not valid YAML: {problem}" + (f" ({context})" if context else "")
+    return ConfigError(redact_url(" ".join(text.split())))
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """Nodes of ``root`` with every alias expanded, counting up to just over ``limit``."""
+    memo: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        memo[key] = limit + 1  # a cycle (a recursive alias) counts as too large
+        n = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                n += size(child)
+                if n > limit:
+                    break
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                n += size(k) + size(v)
+                if n > limit:
+                    break
+        memo[key] = n
+        return n
+
+    return size(root)
 
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -337,21 +407,40 @@ _M = TypeVar("_M", bound=BaseModel)
 def _load_yaml_model(model: type[_M], path: str | Path) -> _M:
     """Read a YAML mapping from ``path`` and validate it as ``model``.
 
+    The text is parsed once (libyaml when available): the same node tree gives the data and the
+    line of every error.
+
     Raises:
-        ConfigError: the file is missing or unreadable, not YAML, not a mapping, or invalid; the message
-            lists every error with its path (and YAML line where found).
+        ConfigError: the file is missing or unreadable, over :data:`MAX_CONFIG_BYTES`, not YAML, not a
+            mapping, or invalid; the message lists every error with its path (and YAML line where
+            found) and never quotes the file's text.
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError as e:
         raise ConfigError(f"config file not found: {p}") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read config file {p}: {e}") from e
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {p}: {e.strerror or e}") from e
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{p}: config file over {MAX_CONFIG_BYTES // 1024} KiB; is it the right file?")
     try:
-        raw: Any = yaml.safe_load(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"cannot read config file {p}: not UTF-8 text (byte {e.start})") from e
+    loader = _YAML_LOADER(text)
+    try:
+        root = loader.get_single_node()
+        if root is not None and _expanded_size(root, MAX_CONFIG_NODES) > MAX_CONFIG_NODES:
+            raise ConfigError(f"{p}: over {MAX_CONFIG_NODES} YAML nodes once aliases are expanded")
+        raw: Any = loader.construct_document(root) if root is not None else None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML: {e}".replace("\n", " ")) from e
+        raise _yaml_problem(p, e) from None  # the cause's text quotes the line
+    except RecursionError:
+        raise ConfigError(f"{p}: YAML nested too deeply") from None
+    finally:
+        loader.dispose()
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -359,8 +448,9 @@ def _load_yaml_model(model: type[_M], path: str | Path) -> _M:
     try:
         return model.model_validate(raw)
     except ValidationError as e:
-        lines = format_validation_error(e, text, str(p))
-        raise ConfigError(f"{len(lines)} error(s) in config:\n" + "\n".join(lines)) from e
+        lines = format_validation_error(e, origin=str(p), root=root)
+        # not chained: pydantic's text quotes the input values (a source URL's password)
+        raise ConfigError(f"{len(lines)} error(s) in config:\n" + "\n".join(lines)) from None
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -382,7 +472,10 @@ def lines_from_flags(specs: list[str]) -> list[LineConfig]:
     out = []
     for s in specs:
         ls = parse_line_spec(s)
-        out.append(LineConfig(name=ls.name, points=ls.coords))
+        try:
+            out.append(LineConfig(name=ls.name, points=ls.coords))
+        except ValidationError as e:
+            raise ConfigError(f"--line {s!r}: {_first_message(e)}") from None
     return out
 
 
@@ -415,6 +508,72 @@ def _check_zone(v: str) -> str:
     return v
 
 
+class AllowSourcesConfig(_Strict):
+    """What a stream added through the HTTP API may read (``POST /api/streams``); streams of the
+    config file are the operator's and are only checked for FFmpeg protocols and listening options."""
+
+    schemes: list[str] = Field(
+        default_factory=lambda: ["rtsp", "rtsps", "rtmp", "rtmps", "http", "https"],
+        description="URL schemes allowed (of rtsp, rtsps, rtmp, rtmps, http, https, srt, tcp, udp).",
+    )
+    hosts: list[str] | None = Field(
+        None,
+        description="URL hosts allowed: names (exact) or IP networks such as 10.0.0.0/8 (matched against IP "
+        "addresses written in the URL). Default: any host.",
+    )
+    file_roots: list[str] = Field(
+        default_factory=list,
+        description="Absolute folders whose video files may be read (symbolic links and '..' resolved "
+        "first). Default: none, no local file.",
+    )
+    cameras: bool = Field(False, description="Camera indices and /dev/video* devices may be opened.")
+
+    @field_validator("schemes")
+    @classmethod
+    def _known_schemes(cls, v: list[str]) -> list[str]:
+        from vtrack.stream.spec import LIVE_SCHEMES
+
+        out = [s.lower() for s in v]
+        unknown = sorted(set(out) - LIVE_SCHEMES)
+        if unknown:
+            raise ValueError(
+                f"unknown scheme(s) {', '.join(unknown)}: expected of {', '.join(sorted(LIVE_SCHEMES))}"
+            )
+        return out
+
+    @field_validator("hosts")
+    @classmethod
+    def _host_entries(cls, v: list[str] | None) -> list[str] | None:
+        import ipaddress
+
+        for entry in v or []:
+            if "/" in entry:
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError as e:
+                    raise ValueError(f"{entry!r} is not an IP network (e.g. 10.0.0.0/8): {e}") from e
+            elif not entry or any(c.isspace() for c in entry):
+                raise ValueError(f"{entry!r} is not a host name")
+        return v
+
+    @field_validator("file_roots")
+    @classmethod
+    def _absolute_roots(cls, v: list[str]) -> list[str]:
+        for root in v:
+            if not Path(root).expanduser().is_absolute():
+                raise ValueError(f"file root {root!r} must be an absolute folder")
+        return v
+
+    def rules(self) -> SourceRules:
+        """The policy as the checks take it."""
+        from vtrack.stream.policy import SourceRules
+
+        return SourceRules(
+            schemes=tuple(self.schemes), file_roots=tuple(self.file_roots), cameras=self.cameras,
+            hosts=tuple(self.hosts) if self.hosts is not None else None,
+        )
+
+
 class ServerConfig(_Strict):
     """The HTTP server of ``vtrack serve``."""
 
@@ -434,6 +593,31 @@ class ServerConfig(_Strict):
     )
     max_request_bytes: int = Field(
         DEFAULT_MAX_REQUEST_BYTES, gt=0, le=16 * 1024 * 1024, description="Largest request body accepted."
+    )
+    allow_sources: AllowSourcesConfig = Field(
+        default_factory=AllowSourcesConfig,
+        description="Sources a stream added through the API may read (see docs/security.md).",
+    )
+    allowed_hosts: list[str] | None = Field(
+        None,
+        description="Host header values served (names or addresses, without port; '*': any). Default: with "
+        "no token on a loopback address only localhost, 127.0.0.1 and ::1 (no DNS rebinding), else any.",
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds a connection may take to send a request's headers before it is closed (half-"
+        "sent headers cannot hold connections open).",
+    )
+    max_connections: int = Field(
+        1024, ge=16, le=65536, description="Open connections served at once (more get 503)."
+    )
+    max_requests: int = Field(
+        256,
+        ge=1,
+        le=65536,
+        description="Requests handled at once, live views included (more get 503; never /healthz).",
     )
 
 
@@ -500,6 +684,17 @@ class StreamConfig(_Strict):
             )
         rest = {k: v for k, v in data.items() if k not in flat}
         return {**rest, "counting": flat}
+
+    @field_validator("source")
+    @classmethod
+    def _ffmpeg_safe(cls, v: str) -> str:
+        from vtrack.stream.policy import check_source_spec
+
+        try:
+            check_source_spec(v)
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
+        return v
 
 
 class DeploymentConfig(_Strict):
@@ -583,5 +778,13 @@ def zones_from_flags(specs: list[str]) -> list[ZoneConfig]:
     out = []
     for s in specs:
         poly = parse_zone_spec(s)
-        out.append(ZoneConfig(name=poly.name, points=list(poly.points)))
+        try:
+            out.append(ZoneConfig(name=poly.name, points=list(poly.points)))
+        except ValidationError as e:
+            raise ConfigError(f"--zone {s!r}: {_first_message(e)}") from None
     return out
+
+
+def _first_message(err: ValidationError) -> str:
+    """The first error's message without pydantic's "Value error, " prefix."""
+    return str(err.errors()[0]["msg"]).removeprefix("Value error, ")

@@ -18,7 +18,7 @@ from typing import Any
 
 from vtrack.analytics.composite import CounterSet
 from vtrack.config import RunConfig
-from vtrack.errors import ConfigError, SourceError
+from vtrack.errors import ConfigError, ExportError, SourceError
 from vtrack.exporters.annotate import FrameAnnotator
 from vtrack.exporters.base import Exporter
 from vtrack.exporters.files import (
@@ -147,8 +147,17 @@ def _file_outputs(
     counters: CounterSet | None,
     class_names: dict[int, str],
 ) -> list[Exporter]:
-    """The file exporters (and annotated video) of a run in ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """The file exporters (and annotated video) of a run in ``out_dir``.
+
+    Raises:
+        ExportError: the folder cannot be made or written (one line).
+    """
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # a summary.json left by an earlier run would vouch for this run's files until it ends
+        (out_dir / "summary.json").unlink(missing_ok=True)
+    except OSError as e:
+        raise ExportError(f"cannot write to the output folder {out_dir}: {e.strerror or e}") from e
     exporters: list[Exporter] = [
         EventsJsonlExporter(out_dir / "events.jsonl"),
         CountsCsvExporter(out_dir / "counts.csv"),

@@ -80,7 +80,12 @@ class Server:
 def _cfg(shared: Path, *, token: str | None, metrics_auth: bool = True) -> DeploymentConfig:
     return DeploymentConfig.model_validate(
         {
-            "server": {"token": token, "metrics_auth": metrics_auth, "max_request_bytes": 4096},
+            "server": {
+                "token": token,
+                "metrics_auth": metrics_auth,
+                "max_request_bytes": 4096,
+                "allow_sources": {"file_roots": [str(shared / "media")]},
+            },
             "model": {"path": str(shared / "models/yolov8n.onnx"), "threads": 1},
             "streams": [
                 {

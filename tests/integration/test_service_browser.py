@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -59,7 +60,12 @@ def server(shared: Path) -> Iterator[str]:
     port = _free_port()
     cfg = DeploymentConfig.model_validate(
         {
-            "server": {"port": port, "token": TOKEN},
+            "server": {
+                "port": port,
+                "token": TOKEN,
+                # streams added below: the shared clip, a missing file in the test's temp folder
+                "allow_sources": {"file_roots": [str(shared / "media"), tempfile.gettempdir()]},
+            },
             "model": {"path": str(shared / "models/yolov8n.onnx"), "threads": 1},
             "streams": [
                 {

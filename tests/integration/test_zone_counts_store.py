@@ -155,7 +155,8 @@ class _Streams:
 
 def test_http_zone_counts_route(zone_store: str) -> None:
     cfg = DeploymentConfig.model_validate({"store": zone_store})
-    client = TestClient(create_app(cfg, cast(Any, _Streams())))  # no `with`: no lifespan
+    # no `with`: no lifespan; a loopback Host (no token: other Host names are refused)
+    client = TestClient(create_app(cfg, cast(Any, _Streams())), base_url="http://127.0.0.1")
     q = {"from": "2026-05-01T08:00:00Z", "to": "2026-05-01T10:00:00Z", "bucket": "hour", "tz": "UTC",
          "zone": "lot"}
     body = client.get("/api/streams/cam/zones/counts", params=q).json()
@@ -166,5 +167,5 @@ def test_http_zone_counts_route(zone_store: str) -> None:
     ]
     assert body["rows"][1]["mean_dwell_seconds"] == pytest.approx(8.5, abs=0.1)
     assert client.get("/api/streams/nope/zones/counts").status_code == 404
-    no_store = TestClient(create_app(DeploymentConfig(), cast(Any, _Streams())))
+    no_store = TestClient(create_app(DeploymentConfig(), cast(Any, _Streams())), base_url="http://127.0.0.1")
     assert no_store.get("/api/streams/cam/zones/counts").status_code == 422

@@ -100,7 +100,7 @@ def test_zone_events_and_hours_are_stored_and_rerun_replaces(store_url: str) -> 
 
 
 def test_a_version_1_database_is_migrated_to_2(tmp_path: Path) -> None:
-    from vtrack.exporters.store.migrations import MIGRATIONS, SCHEMA_TABLE, render
+    from vtrack.exporters.store.migrations import LATEST_VERSION, MIGRATIONS, SCHEMA_TABLE, render
 
     path = tmp_path / "old.db"
     con = sqlite3.connect(path)
@@ -111,5 +111,5 @@ def test_a_version_1_database_is_migrated_to_2(tmp_path: Path) -> None:
     con.commit()
     con.close()
     with open_store(f"sqlite:///{path}") as s:  # type: ignore[attr-defined]
-        assert s.schema_version == 2
+        assert s.schema_version == LATEST_VERSION  # 2 (zones), then 3 (run lock)
         assert s._rows("SELECT COUNT(*) FROM vtrack_zone_hourly")[0][0] == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 from vtrack.errors import ExportError
@@ -26,28 +26,43 @@ def prepare_path(path: str | os.PathLike[str]) -> Path:
     return p
 
 
+FILE_MODE = 0o666
+"""Mode of every file written, less the process umask (as ``open()`` gives: usually ``0644``)."""
+_TMP_TRIES = 100
+_TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically: a temporary file beside it, fsync, ``os.replace``.
 
-    A reader (or a crash at any moment) sees either the old file or the complete new one.
+    A reader (or a crash at any moment) sees either the old file or the complete new one. The file
+    gets :data:`FILE_MODE` less the umask, like every other output (``tempfile`` would make it
+    ``0600``).
 
     Raises:
         ExportError: if the file cannot be written.
     """
     p = prepare_path(path)
-    tmp_name: str | None = None
+    tmp: Path | None = None
     try:
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", newline="", dir=p.parent, prefix=f".{p.name}.", suffix=".tmp", delete=False
-        ) as f:
-            tmp_name = f.name
+        fd = -1
+        for _ in range(_TMP_TRIES):
+            tmp = p.with_name(f".{p.name}.{secrets.token_hex(4)}.tmp")
+            try:
+                fd = os.open(tmp, _TMP_FLAGS, FILE_MODE)
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise FileExistsError(f"no free temporary name beside {p}")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp_name, p)
+        os.replace(tmp, p)
     except OSError as e:
-        if tmp_name is not None:
+        if tmp is not None:
             with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-        raise ExportError(f"cannot write {p}: {e}") from e
+                os.unlink(tmp)
+        raise ExportError(f"cannot write {p}: {e.strerror or e}") from e
     return p

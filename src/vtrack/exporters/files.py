@@ -2,8 +2,12 @@
 
 Durability: streamed files (JSONL, MOT) are appended line by line and flushed to the OS at least
 every ``flush_interval_s`` while frames keep coming, and at ``close()`` (with ``fsync``), so an
-interrupted run loses at most the last second. Whole-file outputs (CSV, summary) are written
-atomically (temporary file + ``os.replace``): readers never see a half-written file.
+interrupted run loses at most the last second. By default they are written as ``<name>.part`` and
+renamed to ``<name>`` by a successful ``close()`` (an earlier file of that name is removed when they
+open): a full disk or a killed run never leaves a file cut mid-line under its final name
+(``atomic=False`` appends to ``<name>`` itself, for files read while they grow). Whole-file outputs
+(CSV, summary) are written atomically (temporary file + ``os.replace``): readers never see a
+half-written file. Every file gets the mode ``0666`` less the umask.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from vtrack.types import FrameResult
 logger = logging.getLogger(__name__)
 
 DEFAULT_FLUSH_INTERVAL_S = 1.0
+PART_SUFFIX = ".part"
+"""Suffix of a streamed file while it is written (renamed without it at close)."""
 DEFAULT_CSV_CHECKPOINT_S = 60.0
 COUNTS_CSV_HEADER = ("hour_start", "line", "class", "direction", "count")
 MOT_UNUSED = "-1,-1,-1"
@@ -36,18 +42,28 @@ MOT_UNUSED = "-1,-1,-1"
 
 
 class _LineFile:
-    """A text file written line by line, flushed every ``flush_interval_s`` and at close."""
+    """A text file written line by line, flushed every ``flush_interval_s`` and at close.
 
-    def __init__(self, path: str | os.PathLike[str], flush_interval_s: float, what: str) -> None:
+    With ``atomic``, the lines go to ``<path>.part``, renamed to ``path`` at a successful close (a
+    failed one keeps the ``.part``); an older ``path`` is removed at open.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], flush_interval_s: float, what: str, *, atomic: bool = True
+    ) -> None:
         if flush_interval_s < 0:
             raise ValueError(f"flush_interval_s must be >= 0, got {flush_interval_s}")
         self.path = prepare_path(path)
         self.what = what
         self.flush_interval_s = flush_interval_s
+        self.atomic = atomic
+        self.part = self.path.with_name(self.path.name + PART_SUFFIX) if atomic else self.path
         try:
-            self._file: IO[str] | None = open(self.path, "w", encoding="utf-8", newline="\n")
+            if atomic:
+                self.path.unlink(missing_ok=True)  # never an earlier run's file beside this run's
+            self._file: IO[str] | None = open(self.part, "w", encoding="utf-8", newline="\n")
         except OSError as e:
-            raise ExportError(f"cannot open {what} file {self.path}: {e}") from e
+            raise ExportError(f"cannot open {what} file {self.path}: {_os_error(e)}") from e
         self._dirty = False
         self._last_flush = time.monotonic()
 
@@ -67,19 +83,32 @@ class _LineFile:
                 self._dirty = False
                 self._last_flush = time.monotonic()
         except OSError as e:
-            raise ExportError(f"cannot write {self.what} file {self.path}: {e}") from e
+            raise ExportError(f"cannot write {self.what} file {self.path}: {_os_error(e)}") from e
 
     def close(self) -> None:
+        """Flush, fsync and close; rename ``.part`` to the final name (idempotent).
+
+        Raises:
+            ExportError: the file cannot be written (the ``.part`` is kept, the final name not made).
+        """
         if self._file is None:
             return
         f, self._file = self._file, None
         try:
-            f.flush()
-            os.fsync(f.fileno())
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+            finally:
+                f.close()
+            if self.atomic:
+                os.replace(self.part, self.path)
         except OSError as e:
-            raise ExportError(f"cannot write {self.what} file {self.path}: {e}") from e
-        finally:
-            f.close()
+            raise ExportError(f"cannot write {self.what} file {self.path}: {_os_error(e)}") from e
+
+
+def _os_error(e: OSError) -> str:
+    """An OS error in a few words (``No space left on device``), without the path we already name."""
+    return e.strerror or str(e)
 
 
 class EventsJsonlExporter:
@@ -89,12 +118,18 @@ class EventsJsonlExporter:
         path: output ``.jsonl`` (truncated when opened; parent folders created).
         flush_interval_s: buffered lines reach the OS at most this long after they were written,
             checked on every ``write`` (also frames without events); 0 flushes every frame.
+        atomic: write ``<path>.part`` and rename it to ``path`` at close (``False``: append to
+            ``path`` as it grows, for a file read while it is written).
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S
+        self,
+        path: str | os.PathLike[str],
+        *,
+        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
+        atomic: bool = True,
     ) -> None:
-        self._out = _LineFile(path, flush_interval_s, "events")
+        self._out = _LineFile(path, flush_interval_s, "events", atomic=atomic)
         self.events_written = 0
 
     @property
@@ -221,13 +256,17 @@ class MotTracksExporter:
 
     Args:
         path: output ``.txt`` (truncated when opened).
-        flush_interval_s: see :class:`EventsJsonlExporter`.
+        flush_interval_s, atomic: see :class:`EventsJsonlExporter`.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S
+        self,
+        path: str | os.PathLike[str],
+        *,
+        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
+        atomic: bool = True,
     ) -> None:
-        self._out = _LineFile(path, flush_interval_s, "MOT tracks")
+        self._out = _LineFile(path, flush_interval_s, "MOT tracks", atomic=atomic)
         self.rows_written = 0
 
     @property
@@ -324,13 +363,17 @@ class ZoneEventsJsonlExporter:
 
     Args:
         path: output ``.jsonl`` (truncated when opened; parent folders created).
-        flush_interval_s: see :class:`EventsJsonlExporter`.
+        flush_interval_s, atomic: see :class:`EventsJsonlExporter`.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S
+        self,
+        path: str | os.PathLike[str],
+        *,
+        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
+        atomic: bool = True,
     ) -> None:
-        self._out = _LineFile(path, flush_interval_s, "zone events")
+        self._out = _LineFile(path, flush_interval_s, "zone events", atomic=atomic)
         self.events_written = 0
 
     @property

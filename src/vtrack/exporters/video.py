@@ -317,7 +317,7 @@ class VideoWriter:
             try:
                 self._encode(yuv, pts)
             except BaseException as e:  # reported to the producer thread
-                logger.error("background encoder for %s failed: %s", self.path, e)
+                logger.debug("background encoder for %s failed: %s", self.path, e)  # raised at write/close
                 self._error = e
 
 

@@ -24,6 +24,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -39,7 +40,9 @@ from vtrack.errors import VtrackError
 from vtrack.exporters.store import CountFilter, open_store, query_counts
 from vtrack.exporters.store.query import bucket_start, parse_time, zone
 from vtrack.service.manager import StreamManager, StreamStatus, StreamWorker, scrub
+from vtrack.service.server import allowed_hosts
 from vtrack.service.zonestats import MemoryZoneHours, zone_figures
+from vtrack.stream.policy import check_source_allowed
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,9 @@ SNAPSHOT_WAIT_S = 3.0
 MJPEG_POLL_S = 0.04
 MJPEG_BOUNDARY = "frame"
 COUNTS_DEFAULT_HOURS = 24
+QUERY_TIME_RANGE = (datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(3000, 1, 1, tzinfo=timezone.utc))
+"""Earliest and latest ``from``/``to`` of a counts query (far from ``datetime``'s limits, where
+bucket arithmetic in a time zone would overflow)."""
 STATIC_FILES: dict[str, str] = {
     "app.js": "application/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
@@ -147,19 +153,54 @@ def _info(status: StreamStatus) -> StreamInfo:
 
 
 class _Guard:
-    """ASGI middleware: bearer-token (or cookie) auth and a request body limit."""
+    """ASGI middleware: Host header check, cross-origin refusal, bearer-token (or cookie) auth, a
+    request body limit and a limit of requests in flight.
 
-    def __init__(self, app: ASGIApp, *, token: str | None, metrics_auth: bool, max_body: int) -> None:
+    Args:
+        app: the app guarded.
+        token: the API token, or ``None`` for no authentication.
+        metrics_auth: ``/metrics`` needs the token too.
+        max_body: largest request body, in bytes.
+        hosts: Host header values served (lowercase, no port), ``None`` for any
+            (:func:`vtrack.service.server.allowed_hosts`).
+        max_requests: requests handled at once; more are answered 503 (``/healthz`` never).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str | None,
+        metrics_auth: bool,
+        max_body: int,
+        hosts: frozenset[str] | None = None,
+        max_requests: int | None = None,
+    ) -> None:
         self.app = app
         self.token = token
         self.metrics_auth = metrics_auth
         self.max_body = max_body
+        self.hosts = hosts
+        self.max_requests = max_requests
+        self.in_flight = 0  # the event loop's thread only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
+        if path == "/healthz":  # liveness: never refused, reveals nothing
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        host = headers.get(b"host", b"").decode("latin-1")
+        if self.hosts is not None and _host_name(host) not in self.hosts:
+            await _send_json(send, 421, {"detail": "Host header not served (server.allowed_hosts)"})
+            return
+        method = scope.get("method", "GET")
+        if method not in SAFE_METHODS and _cross_origin(headers, host):
+            await _send_json(send, 403, {"detail": "cross-origin request refused"})
+            return
         if self.token is not None and not self._open(path) and not self._authorised(scope):
             await _send_json(
                 send,
@@ -168,8 +209,20 @@ class _Guard:
                 [(b"www-authenticate", b"Bearer")],
             )
             return
-        if scope.get("method") in ("POST", "PUT", "PATCH"):
-            headers = dict(scope.get("headers") or [])
+        if self.max_requests is not None and self.in_flight >= self.max_requests:
+            busy = {"detail": "too many requests in progress; retry"}
+            await _send_json(send, 503, busy, [(b"retry-after", b"1")])
+            return
+        self.in_flight += 1
+        try:
+            await self._limited(scope, receive, send, method, headers)
+        finally:
+            self.in_flight -= 1
+
+    async def _limited(
+        self, scope: Scope, receive: Receive, send: Send, method: str, headers: dict[bytes, bytes]
+    ) -> None:
+        if method in ("POST", "PUT", "PATCH"):
             length = headers.get(b"content-length")
             if length is not None and length.isdigit() and int(length) > self.max_body:
                 await _send_json(send, 413, {"detail": f"request body over {self.max_body} bytes"})
@@ -224,6 +277,35 @@ class _Guard:
         return False
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _host_name(host: str) -> str:
+    """A Host header's name without the port, lowercase (``[::1]:8080`` → ``::1``)."""
+    h = host.strip().lower()
+    if h.startswith("["):
+        return h[1 : h.find("]")] if "]" in h else h
+    return h.rpartition(":")[0] if h.count(":") == 1 else h
+
+
+def _cross_origin(headers: dict[bytes, bytes], host: str) -> bool:
+    """A browser's request from another origin: ``Origin`` not this host (``null`` included), or
+    ``Sec-Fetch-Site: cross-site``/``same-site``. Clients that send neither (curl, scripts) pass."""
+    site = headers.get(b"sec-fetch-site", b"").decode("latin-1").lower()
+    if site in ("cross-site", "same-site"):
+        return True
+    origin = headers.get(b"origin")
+    if origin is None:
+        return False
+    from urllib.parse import urlsplit
+
+    try:
+        netloc = urlsplit(origin.decode("latin-1")).netloc.lower()
+    except ValueError:
+        return True
+    return not netloc or netloc != host.strip().lower()
+
+
 async def _send_json(
     send: Send, status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
@@ -232,6 +314,29 @@ async def _send_json(
     headers += extra or []
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
+
+
+def _window(since: str | None, until: str | None, zone_: ZoneInfo) -> tuple[datetime, datetime]:
+    """The ``[from, to)`` of a counts query (default: the last :data:`COUNTS_DEFAULT_HOURS` hours).
+
+    Raises:
+        HTTPException: 422 for a time that does not parse, lies outside :data:`QUERY_TIME_RANGE`
+            or an empty window.
+    """
+    lo, hi = QUERY_TIME_RANGE
+    try:
+        end = parse_time(until, zone_) if until else datetime.now(timezone.utc)
+        start = parse_time(since, zone_) if since else end - timedelta(hours=COUNTS_DEFAULT_HOURS)
+        inside = lo <= start <= hi and lo <= end <= hi
+    except OverflowError:
+        inside = False
+    if not inside:
+        raise HTTPException(
+            422, f"'from' and 'to' must lie between {lo.date().isoformat()} and {hi.date().isoformat()}"
+        )
+    if start >= end:
+        raise HTTPException(422, "'from' must be before 'to'")
+    return start, end
 
 
 def _part(jpeg: bytes) -> bytes:
@@ -356,7 +461,8 @@ def create_app(config: DeploymentConfig, manager: StreamManager | None = None) -
         responses={409: {"description": "The id is taken"}, 413: {"description": "Body too large"}},
     )
     def add_stream(cfg: StreamConfig) -> StreamInfo:
-        """Add (and start) a stream at run time."""
+        """Add (and start) a stream at run time; its source must pass ``server.allow_sources``."""
+        check_source_allowed(cfg.source, srv.allow_sources.rules())  # 422 before anything is opened
         if mgr.has(cfg.id):
             raise HTTPException(409, f"stream {cfg.id!r} already exists")
         mgr.add(cfg)
@@ -415,10 +521,7 @@ def create_app(config: DeploymentConfig, manager: StreamManager | None = None) -
         if not mgr.has(stream_id):
             raise HTTPException(404, f"no stream {stream_id!r}")
         zone_ = zone(tz or config.timezone)
-        end = parse_time(until, zone_) if until else datetime.now(timezone.utc)
-        start = parse_time(since, zone_) if since else end - timedelta(hours=COUNTS_DEFAULT_HOURS)
-        if start >= end:
-            raise HTTPException(422, "'from' must be before 'to'")
+        start, end = _window(since, until, zone_)
         source: Literal["store", "memory"]
         if config.store:
             store = open_store(config.store)
@@ -497,10 +600,7 @@ def create_app(config: DeploymentConfig, manager: StreamManager | None = None) -
         if not mgr.has(stream_id):
             raise HTTPException(404, f"no stream {stream_id!r}")
         zone_ = zone(tz or config.timezone)
-        end = parse_time(until, zone_) if until else datetime.now(timezone.utc)
-        start = parse_time(since, zone_) if since else end - timedelta(hours=COUNTS_DEFAULT_HOURS)
-        if start >= end:
-            raise HTTPException(422, "'from' must be before 'to'")
+        start, end = _window(since, until, zone_)
         rows: list[CountRowOut] = []
         if config.store:
             store = open_store(config.store)
@@ -631,7 +731,10 @@ def create_app(config: DeploymentConfig, manager: StreamManager | None = None) -
             raise HTTPException(404, "not found")
         return Response(_static(name), media_type=media, headers={"Cache-Control": "no-store"})
 
-    app.add_middleware(_Guard, token=srv.token, metrics_auth=srv.metrics_auth, max_body=srv.max_request_bytes)
+    app.add_middleware(
+        _Guard, token=srv.token, metrics_auth=srv.metrics_auth, max_body=srv.max_request_bytes,
+        hosts=allowed_hosts(srv), max_requests=srv.max_requests,
+    )
     return app
 
 

@@ -2,7 +2,8 @@
 
 A stream with ``outputs: true`` writes into ``<output_dir>/<stream id>/<segment>/``:
 
-* ``events.jsonl``: one line per line crossing (appended, flushed at least every second);
+* ``events.jsonl``: one line per line crossing (appended to the file itself as it grows, flushed at
+  least every second: a reader may follow it);
 * ``counts.csv``: crossings per UTC hour × line × class × direction (rewritten atomically every
   :data:`CSV_CHECKPOINT_S` seconds and when the segment closes);
 * with zones, ``zone_events.jsonl`` (entries and exits) and ``zones.csv`` (hourly zone figures, like
@@ -98,10 +99,10 @@ class StreamOutputs:
             raise ExportError(f"cannot create the output folder {folder}: {e}") from e
         every = self.checkpoint_interval_s
         self._exporters = []  # each file joins as it opens: a failure closes those already open
-        self._exporters.append(EventsJsonlExporter(folder / "events.jsonl"))
+        self._exporters.append(EventsJsonlExporter(folder / "events.jsonl", atomic=False))
         self._exporters.append(CountsCsvExporter(folder / "counts.csv", checkpoint_interval_s=every))
         if self.zones:
-            self._exporters.append(ZoneEventsJsonlExporter(folder / "zone_events.jsonl"))
+            self._exporters.append(ZoneEventsJsonlExporter(folder / "zone_events.jsonl", atomic=False))
             self._exporters.append(ZonesCsvExporter(folder / "zones.csv", checkpoint_interval_s=every))
         self.segment = folder
         log.info("writing outputs to %s", folder)

@@ -22,7 +22,6 @@ The detector is shared without a lock: each worker letterboxes into its own inpu
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import deque
@@ -54,6 +53,7 @@ from vtrack.pipeline.compose import (
     resolve_zones,
 )
 from vtrack.pipeline.step import FrameStep
+from vtrack.redact import redact_url
 from vtrack.service.outputs import StreamOutputs
 from vtrack.service.recorder import StreamRecorder
 from vtrack.service.view import LiveView
@@ -80,12 +80,9 @@ DETECT_EMA = 0.2
 MAX_FPS_SLACK = 0.1
 """A frame counts as due for ``max_fps`` up to this share of the interval early (frame times jitter)."""
 
-_URL_PASSWORD = re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@]*):[^@\s/]*@")
-
-
 def scrub(text: str) -> str:
-    """``text`` with any ``scheme://user:password@`` password replaced by ``***`` (library errors)."""
-    return _URL_PASSWORD.sub(r"\g<pre>:***@", text)
+    """``text`` with any URL credential replaced by ``***`` (library errors); see :mod:`vtrack.redact`."""
+    return redact_url(text)
 
 
 class LiveSourceLike(Protocol):
@@ -129,12 +126,8 @@ def live_source_factory(cfg: StreamConfig) -> LiveSourceLike:
 
 
 def safe_source(url: str) -> str:
-    """The source as shown to users: the live module's redaction when available, else :func:`scrub`."""
-    try:
-        from vtrack.stream.live import redact_url
-    except ImportError:
-        return scrub(url)
-    return scrub(redact_url(url))
+    """The source as shown to users (credentials replaced by ``***``)."""
+    return redact_url(url)
 
 
 @dataclass

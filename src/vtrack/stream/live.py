@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import sys
 import threading
 import time
@@ -56,26 +55,19 @@ from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Final, Protocol
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
 from vtrack.errors import ConfigError, SourceError
+from vtrack.redact import REDACTED, redact_url
+from vtrack.redact import url_secrets as _url_secrets
+from vtrack.stream.spec import is_camera as _is_camera
+from vtrack.stream.spec import is_index as _is_index
+from vtrack.stream.spec import is_live_spec
 from vtrack.types import Frame
 
 logger = logging.getLogger(__name__)
 
-LIVE_SCHEMES: Final = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt"})
-"""URL schemes read as live streams."""
-
-REDACTED: Final = "***"
-"""What a secret is replaced with."""
-
-SECRET_QUERY_KEYS: Final = frozenset(
-    {"password", "passwd", "pass", "pwd", "token", "access_token", "auth", "key", "apikey", "api_key",
-     "secret", "signature", "sig"}
-)  # fmt: skip
-"""Query parameters whose values :func:`redact_url` hides (case-insensitive)."""
 
 BACKOFF_JITTER: Final = 0.2
 """Each backoff delay is multiplied by a uniform factor in ``[1 - j, 1 + j]`` (then capped)."""
@@ -96,11 +88,6 @@ open longer than ``stall_timeout`` is interrupted, mid-packet for RTMP, so it ne
 DECODE_ERRORS_BEFORE_RECONNECT: Final = 50
 """Consecutive undecodable packets after which a connection is treated as broken."""
 
-_CAMERA_PATH: Final = re.compile(r"^/dev/video[0-9]+$")
-_USERINFO_IN_TEXT: Final = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:\s'\"]*):[^/@\s'\"]*@"
-)
-_TOKEN_USERINFO_IN_TEXT: Final = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@:\s'\"]+@")
 
 
 class StreamState(str, Enum):
@@ -114,99 +101,6 @@ class StreamState(str, Enum):
 
 
 # --------------------------------------------------------------------------- URLs
-
-
-def _redact_text(text: str) -> str:
-    """Regex fallback: hide ``user:pass@`` / ``token@`` in any ``scheme://`` inside ``text``."""
-    text = _USERINFO_IN_TEXT.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
-    return _TOKEN_USERINFO_IN_TEXT.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
-
-
-def redact_url(url: str) -> str:
-    """Hide the credentials of a URL.
-
-    ``rtsp://user:pass@host/x`` becomes ``rtsp://user:***@host/x``; a user name alone (often a
-    token, ``https://TOKEN@host``) becomes ``***``; values of secret-looking query parameters
-    (``?token=...``, ``password``, ``key``, ...) become ``***``. Text that is not a URL (a file
-    path, a camera index) is returned unchanged.
-
-    Args:
-        url: any text.
-
-    Returns:
-        The text with every credential replaced by ``***``. Never raises.
-    """
-    try:
-        text = str(url)
-        if "://" not in text:
-            return text
-        parts = urlsplit(text)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, _, hostport = netloc.rpartition("@")
-            user, colon, _password = userinfo.partition(":")
-            netloc = f"{user}:{REDACTED}@{hostport}" if colon else f"{REDACTED}@{hostport}"
-        query = parts.query
-        if query:
-            pairs = parse_qsl(query, keep_blank_values=True)
-            if any(k.lower() in SECRET_QUERY_KEYS for k, _ in pairs):
-                query = urlencode(
-                    [(k, REDACTED if k.lower() in SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*"
-                )
-        return _redact_text(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
-    except Exception:
-        try:
-            return _redact_text(str(url))
-        except Exception:
-            return REDACTED
-
-
-def _url_secrets(url: str) -> list[str]:
-    """Secrets in ``url`` (password, token user, secret query values), raw and percent-decoded."""
-    found: list[str] = []
-    try:
-        parts = urlsplit(url)
-        if "@" in parts.netloc:
-            userinfo = parts.netloc.rpartition("@")[0]
-            user, colon, password = userinfo.partition(":")
-            found.append(password if colon else user)
-        found += [
-            v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() in SECRET_QUERY_KEYS
-        ]
-    except Exception:  # noqa: S110 - a malformed URL has nothing more we can find
-        pass
-    out: set[str] = set()
-    for s in found:
-        if s:
-            out.update({s, unquote(s), quote(unquote(s), safe="")})
-    return sorted(out, key=len, reverse=True)
-
-
-def is_live_spec(spec: str) -> bool:
-    """Whether ``spec`` names a live source rather than a file.
-
-    Args:
-        spec: ``rtsp://``, ``rtsps://``, ``rtmp(s)://``, ``http(s)://`` (MJPEG, HLS...), ``udp://``,
-            ``tcp://``, ``srt://`` URLs, a camera index (``"0"``) or a ``/dev/videoN`` path are live.
-
-    Returns:
-        ``True`` for a live source, ``False`` for anything else (taken as a file path).
-    """
-    text = str(spec).strip()
-    if _is_index(text) or _CAMERA_PATH.match(text):
-        return True
-    scheme, sep, _ = text.partition("://")
-    return bool(sep) and scheme.lower() in LIVE_SCHEMES
-
-
-def _is_index(text: str) -> bool:
-    """ASCII digits only (``"²".isdigit()`` is true but ``int("²")`` fails)."""
-    return text.isascii() and text.isdigit()
-
-
-def _is_camera(spec: str) -> bool:
-    text = spec.strip()
-    return _is_index(text) or bool(_CAMERA_PATH.match(text))
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float, u: float = 0.5) -> float:

@@ -40,6 +40,7 @@ import numpy as np
 import supervision as sv
 
 from vtrack.detectors.base import Detector
+from vtrack.errors import VtrackError
 from vtrack.exporters.base import Exporter
 from vtrack.pipeline.step import FrameStep
 from vtrack.stream.base import Source
@@ -338,7 +339,11 @@ class Pipeline:
             for ex in self.exporters:
                 try:
                     ex.close()
-                except Exception as e:  # keep closing the others; report after
+                except VtrackError as e:  # one line (the first is raised below); keep closing the others
+                    level = logging.INFO if errors else logging.DEBUG
+                    log.log(level, "closing %s failed: %s", type(ex).__name__, e)
+                    errors.append(e)
+                except Exception as e:  # a bug: with its traceback
                     log.exception("closing %s failed", type(ex).__name__)
                     errors.append(e)
             try:

@@ -57,8 +57,11 @@ def test_jsonl_flushed_before_close(tmp_path, result, event):
     path = tmp_path / "events.jsonl"
     ex = EventsJsonlExporter(path, flush_interval_s=0)
     ex.write(result(events=[event()]))
-    assert len(path.read_text().splitlines()) == 1  # visible to a reader (and to a crash) already
+    part = path.with_name("events.jsonl.part")
+    assert len(part.read_text().splitlines()) == 1  # on disk already (kept by a crash)...
+    assert not path.exists()  # ...but under its final name only once complete
     ex.close()
+    assert len(path.read_text().splitlines()) == 1 and not part.exists()
 
 
 def test_jsonl_flushed_by_a_later_frame_without_events(tmp_path, result, event, monkeypatch):
@@ -71,7 +74,7 @@ def test_jsonl_flushed_by_a_later_frame_without_events(tmp_path, result, event, 
     ex.write(result(events=[event()]))  # buffered
     now[0] += 1.5
     ex.write(result())  # no events, but the interval has passed
-    assert len(path.read_text().splitlines()) == 1
+    assert len(path.with_name("events.jsonl.part").read_text().splitlines()) == 1
     ex.close()
 
 

@@ -16,7 +16,8 @@ def _client(token: str | None, metrics_auth: bool = True) -> TestClient:
     cfg = DeploymentConfig.model_validate(
         {"server": {"token": token, "metrics_auth": metrics_auth, "max_request_bytes": 1024}}
     )
-    return TestClient(create_app(cfg))  # no `with`: the lifespan (model loading) does not run
+    # no `with`: the lifespan (model loading) does not run; a loopback Host, as a local browser sends
+    return TestClient(create_app(cfg), base_url="http://127.0.0.1:8080")
 
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -70,7 +71,7 @@ def test_restart_and_zones_need_the_token() -> None:
 
 def test_outputs_without_output_dir_is_422() -> None:
     c = _client(TOKEN)
-    r = c.post("/api/streams", headers=AUTH, json={"id": "cam", "source": "x.mp4", "outputs": True})
+    r = c.post("/api/streams", headers=AUTH, json={"id": "cam", "source": "rtsp://cam/x", "outputs": True})
     assert r.status_code == 422 and "output_dir" in r.json()["detail"]
 
 

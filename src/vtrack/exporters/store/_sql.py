@@ -14,19 +14,26 @@ from vtrack.exporters.store.base import (
     CountFilter,
     HourlyCount,
     RunInfo,
+    RunLockedError,
     RunRecord,
     StoredEvent,
     StoredZoneEvent,
     StoreError,
     StoreURL,
     ZoneHourlyFigure,
+    describe_owner,
+    process_owner,
     utc,
     utc_hour,
+    writer_alive,
 )
 from vtrack.exporters.store.migrations import LATEST_VERSION, MIGRATIONS, SCHEMA_TABLE, Dialect, render
 from vtrack.types import CrossingEvent, ZoneEvent
 
 log = logging.getLogger(__name__)
+
+RUN_STALE = "stale"
+"""Status shown (never stored) for a run left ``running`` by a writer that is gone."""
 
 _INSERT_EVENT = (
     "INSERT INTO vtrack_crossings (run_id, stream, line, class, direction, track_id, frame, ts) "
@@ -48,6 +55,10 @@ _UPSERT_ZONE_HOUR = (
     "ON CONFLICT (stream, zone, class, hour_utc, run_id) DO UPDATE SET entries = excluded.entries, "
     "exits = excluded.exits, max_occupancy = excluded.max_occupancy, "
     "mean_occupancy = excluded.mean_occupancy, mean_dwell_seconds = excluded.mean_dwell_seconds"
+)
+_INSERT_CLAIMED_RUN = (
+    "INSERT INTO vtrack_runs (run_id, stream, source, start_time, start_time_source, timezone, settings, "
+    "status, started_at, updated_at, owner, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)"
 )
 _UPSERT_RUN = (
     "INSERT INTO vtrack_runs (run_id, stream, source, start_time, start_time_source, timezone, settings, "
@@ -72,6 +83,10 @@ class SqlStore:
         self.url = url
         self._version = 0
         self._closed = False
+        self.owner = process_owner()
+        """This store object's identity as a run's writer (see :meth:`claim_run`)."""
+        self._claims: set[tuple[str, str]] = set()
+        self._lost: set[tuple[str, str]] = set()  # claims another writer took over
 
     # -- backend hooks -------------------------------------------------------------------------
     def _tx(self) -> AbstractContextManager[None]:  # pragma: no cover - abstract
@@ -92,8 +107,16 @@ class SqlStore:
     def _from_db(self, v: Any) -> datetime:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _count(self, sql: str, params: Sequence[Any] = ()) -> int:  # pragma: no cover - abstract
+        """Run a statement; the number of rows it changed."""
+        raise NotImplementedError
+
     def _lock_for_migration(self) -> None:
         """Serialise concurrent migrators (inside the migration transaction)."""
+
+    def _lock_run(self, run_id: str, stream: str) -> None:
+        """Serialise claims of one run (inside the claiming transaction; SQLite's ``BEGIN IMMEDIATE``
+        already serialises every writer)."""
 
     def _wrap(self, what: str, e: Exception) -> StoreError:
         msg = " ".join(str(e).split()) or type(e).__name__
@@ -167,8 +190,11 @@ class SqlStore:
             for r in zone_hours
         ]
         now = self._to_db(datetime.now(timezone.utc))
+        key = (run.run_id, run.stream)
         try:
             with self._tx():
+                if key in self._claims:
+                    self._heartbeat(key, now)
                 if replace:
                     key = (run.run_id, run.stream)
                     self._run("DELETE FROM vtrack_crossings WHERE run_id = ? AND stream = ?", key)
@@ -193,16 +219,109 @@ class SqlStore:
         except Exception as e:
             raise self._wrap(f"write {len(event_rows)} event(s) of run {run.run_id!r}", e) from e
 
-    def finish_run(self, run_id: str, stream: str, status: str = "finished") -> None:
+    def _heartbeat(self, key: tuple[str, str], now: Any) -> None:
+        """Refresh the claimed run's heartbeat (inside a write transaction).
+
+        Raises:
+            RunLockedError: another writer took the run over (this one was taken for dead).
+        """
+        changed = self._count(
+            "UPDATE vtrack_runs SET heartbeat_at = ? WHERE run_id = ? AND stream = ? AND owner = ?",
+            (now, *key, self.owner),
+        )
+        if changed == 0:
+            self._claims.discard(key)
+            self._lost.add(key)
+            rows = self._rows("SELECT owner FROM vtrack_runs WHERE run_id = ? AND stream = ?", key)
+            holder = rows[0][0] if rows else None
+            raise RunLockedError(
+                f"count store {self.url.display}: run {key[0]!r} of stream {key[1]!r} was taken over by "
+                f"{describe_owner(holder)} (this process's heartbeat was over the lease); stopping"
+            )
+
+    def claim_run(self, run: RunInfo) -> RunRecord | None:
         self._check_open()
+        key = (run.run_id, run.stream)
+        now = datetime.now(timezone.utc)
+        taken: RunRecord | None = None
         try:
             with self._tx():
-                self._run(
-                    "UPDATE vtrack_runs SET status = ?, updated_at = ? WHERE run_id = ? AND stream = ?",
-                    (status, self._to_db(datetime.now(timezone.utc)), run_id, stream),
+                self._lock_run(*key)
+                rows = self._rows(
+                    "SELECT status, owner, heartbeat_at FROM vtrack_runs WHERE run_id = ? AND stream = ?", key
                 )
+                if rows:
+                    status, holder, beat = rows[0]
+                    beat_t = self._from_db(beat) if beat is not None else None
+                    if holder and holder != self.owner:
+                        if writer_alive(holder, beat_t, now):
+                            age = f"{(now - beat_t).total_seconds():.0f} s" if beat_t is not None else "?"
+                            raise RunLockedError(
+                                f"run {run.run_id!r} of stream {run.stream!r} is being written by "
+                                f"another process ({describe_owner(holder)}, last heartbeat {age} ago) in "
+                                f"count store {self.url.display}; wait for it to end or give another run id"
+                            )
+                        taken = RunRecord(
+                            run.run_id, run.stream, run.source, None, "", run.timezone, str(status),
+                            owner=holder, heartbeat_at=beat_t,
+                        )
+                    self._run(
+                        "UPDATE vtrack_runs SET owner = ?, heartbeat_at = ? WHERE run_id = ? AND stream = ?",
+                        (self.owner, self._to_db(now), *key),
+                    )
+                else:
+                    start = self._to_db(utc(run.start_time)) if run.start_time is not None else None
+                    t = self._to_db(now)
+                    self._run(
+                        _INSERT_CLAIMED_RUN,
+                        (run.run_id, run.stream, run.source, start, run.start_time_source, run.timezone,
+                         run.settings, t, t, self.owner, t),
+                    )
+        except StoreError:
+            raise
+        except Exception as e:
+            raise self._wrap(f"lock run {run.run_id!r}", e) from e
+        self._claims.add(key)
+        self._lost.discard(key)
+        if taken is not None:
+            log.warning(
+                "count store %s: run %r of stream %r was left %s by %s, gone or silent over the lease; "
+                "taking it over",
+                self.url.display, run.run_id, run.stream, taken.status, describe_owner(taken.owner),
+            )
+        return taken
+
+    def finish_run(self, run_id: str, stream: str, status: str = "finished") -> None:
+        self._check_open()
+        key = (run_id, stream)
+        if key in self._lost:
+            log.warning(
+                "count store %s: run %r of stream %r was taken over by another writer; its status is left "
+                "to it", self.url.display, run_id, stream,
+            )
+            return
+        now = self._to_db(datetime.now(timezone.utc))
+        try:
+            with self._tx():
+                if key in self._claims:
+                    changed = self._count(
+                        "UPDATE vtrack_runs SET status = ?, updated_at = ?, owner = NULL, heartbeat_at = ? "
+                        "WHERE run_id = ? AND stream = ? AND owner = ?",
+                        (status, now, now, *key, self.owner),
+                    )
+                    if changed == 0:
+                        log.warning(
+                            "count store %s: run %r of stream %r was taken over by another writer; its "
+                            "status is left to it", self.url.display, run_id, stream,
+                        )
+                else:
+                    self._run(
+                        "UPDATE vtrack_runs SET status = ?, updated_at = ? WHERE run_id = ? AND stream = ?",
+                        (status, now, *key),
+                    )
         except Exception as e:
             raise self._wrap(f"finish run {run_id!r}", e) from e
+        self._claims.discard(key)
 
     # -- reads ---------------------------------------------------------------------------------
     def _where(self, flt: CountFilter, ts_col: str, *, zones: bool = False) -> tuple[str, list[Any]]:
@@ -302,18 +421,26 @@ class SqlStore:
         sql = (
             "SELECT r.run_id, r.stream, r.source, r.start_time, r.start_time_source, r.timezone, "  # noqa: S608
             "r.status, "
-            "(SELECT COUNT(*) FROM vtrack_crossings c WHERE c.run_id = r.run_id AND c.stream = r.stream) "
+            "(SELECT COUNT(*) FROM vtrack_crossings c WHERE c.run_id = r.run_id AND c.stream = r.stream), "
+            "r.owner, r.heartbeat_at "
             f"FROM vtrack_runs r{where} ORDER BY r.stream, r.run_id"
         )
         try:
             rows = self._rows(sql, params)
         except Exception as e:
             raise self._wrap("read runs", e) from e
-        return [
-            RunRecord(r[0], r[1], r[2], self._from_db(r[3]) if r[3] is not None else None, r[4], r[5], r[6],
-                      int(r[7]))
-            for r in rows
-        ]
+        now = datetime.now(timezone.utc)
+        out = []
+        for r in rows:
+            beat = self._from_db(r[9]) if r[9] is not None else None
+            status = r[6]
+            if status == "running" and r[8] and not writer_alive(r[8], beat, now):
+                status = RUN_STALE
+            out.append(
+                RunRecord(r[0], r[1], r[2], self._from_db(r[3]) if r[3] is not None else None, r[4], r[5],
+                          status, int(r[7]), owner=r[8], heartbeat_at=beat)
+            )
+        return out
 
     def _check_open(self) -> None:
         if self._closed:

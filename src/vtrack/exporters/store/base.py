@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
-from urllib.parse import urlsplit, urlunsplit
 
 from vtrack.errors import VtrackError
+from vtrack.redact import redact_url
 from vtrack.types import CrossingEvent, Direction, ZoneEvent
 
 if TYPE_CHECKING:
@@ -36,6 +36,68 @@ URL_HINT = "expected sqlite:///path.db or postgresql://user@host:port/dbname"
 
 class StoreError(VtrackError):
     """The count store cannot be opened, migrated, written or read (one line, no secrets)."""
+
+
+class RunLockedError(StoreError):
+    """Another live process writes this run id of this stream (or took it over from this one)."""
+
+
+LEASE_S = 30.0
+"""A run's writer refreshes its heartbeat at least every :data:`HEARTBEAT_S` while it runs; a writer
+silent for this long is taken for dead (on another machine; on this one a pid that no longer runs
+tells at once)."""
+HEARTBEAT_S = 5.0
+"""Most seconds between two heartbeats of a run's writer while frames come."""
+
+
+def process_owner() -> str:
+    """This process's identity as a run's writer: ``host:pid:nonce`` (the nonce tells two store
+    objects of one process apart, and a reused pid from its predecessor)."""
+    import os
+    import secrets
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _pid_running(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child not yet reaped is a zombie: dead for our purpose
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def writer_alive(owner: str | None, heartbeat: datetime | None, now: datetime | None = None) -> bool:
+    """Whether the writer ``owner`` (see :func:`process_owner`) of a run still holds it: a heartbeat
+    within :data:`LEASE_S`, and, on this host, its pid still running."""
+    import socket
+
+    if not owner or heartbeat is None:
+        return False
+    now = now or datetime.now(timezone.utc)
+    if (now - utc(heartbeat)).total_seconds() >= LEASE_S:
+        return False
+    parts = owner.split(":")
+    if len(parts) >= 3 and parts[-2].isdigit() and ":".join(parts[:-2]) == socket.gethostname():
+        return _pid_running(int(parts[-2]))
+    return True
+
+
+def describe_owner(owner: str | None) -> str:
+    """``host hostname, pid N`` of a writer, for messages."""
+    parts = (owner or "").split(":")
+    if len(parts) >= 3:
+        return f"host {':'.join(parts[:-2])}, pid {parts[-2]}"
+    return "an unknown process"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,16 +121,9 @@ class StoreURL:
 
 
 def redact(url: str) -> str:
-    """``url`` with the password (if any) replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+    """``url`` with the password (if any) replaced by ``***`` (:func:`vtrack.redact.redact_url`; the
+    user name is kept: here it is a database login)."""
+    return redact_url(url, keep_user=True)
 
 
 def parse_store_url(url: str) -> StoreURL:
@@ -201,6 +256,10 @@ class RunRecord:
     status: str
     events: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+    owner: str | None = None
+    """The writer holding the run (``host:pid:nonce``), ``None`` once it closed."""
+    heartbeat_at: datetime | None = None
+    """The writer's last heartbeat (UTC)."""
 
 
 @runtime_checkable
@@ -242,7 +301,22 @@ class CountStore(Protocol):
         ...
 
     def finish_run(self, run_id: str, stream: str, status: str = "finished") -> None:
-        """Mark a run finished (or interrupted)."""
+        """Mark a run finished (or interrupted) and release its lock."""
+        ...
+
+    def claim_run(self, run: RunInfo) -> RunRecord | None:
+        """Lock ``(run.run_id, run.stream)`` for this store object (until :meth:`finish_run`).
+
+        Registers the run as ``running`` when it is new; every later :meth:`write_events` of the
+        run refreshes the heartbeat and fails if another writer took the run over.
+
+        Returns:
+            The record of a run left ``running`` by a dead writer (killed) that was taken over, or
+            ``None``.
+
+        Raises:
+            RunLockedError: a live writer holds the run.
+        """
         ...
 
     def events(self, flt: CountFilter) -> list[StoredEvent]:
@@ -262,7 +336,8 @@ class CountStore(Protocol):
         ...
 
     def runs(self, flt: CountFilter) -> list[RunRecord]:
-        """Runs matching ``flt.stream`` / ``flt.run_id``."""
+        """Runs matching ``flt.stream`` / ``flt.run_id``; a run left ``running`` by a dead writer is
+        shown with status ``stale``."""
         ...
 
     def close(self) -> None:

@@ -7,7 +7,16 @@ through ``close()`` and lose nothing.
 
 The run's status in the store: ``running`` from its first commit; ``close()`` sets ``finished``,
 ``interrupted`` (stopped early: Ctrl-C, SIGTERM, a batch stop; see :func:`closing_status`) or
-``failed`` (closed while an error propagates). A SIGKILLed run stays ``running``.
+``failed`` (closed while an error propagates). A SIGKILLed run stays ``running`` in the table and is
+listed as ``stale`` once its writer is known gone (see below).
+
+One writer per run: the exporter locks ``(run_id, stream)`` when it is made
+(:meth:`CountStore.claim_run`), before any output file is opened; a second process with the same run
+id is refused with one line (:class:`RunLockedError`) instead of adding its counts to the first one's.
+The lock is a heartbeat refreshed with each commit (at least every :data:`HEARTBEAT_S` while frames
+come) and released at ``close()``; a run whose writer was killed is taken over by the next writer:
+at once on the same host (its pid is gone), from another host after
+:data:`~vtrack.exporters.store.base.LEASE_S` without a heartbeat.
 
 Re-running a run id: the first commit of a run (made on the first frame) deletes every row of
 ``(run_id, stream)`` left by an earlier attempt and re-registers the run as ``running`` *in the
@@ -27,7 +36,7 @@ from datetime import datetime
 
 from vtrack.analytics.zones import ZoneHourly
 from vtrack.errors import ExportError
-from vtrack.exporters.store.base import CountStore, RunInfo, utc, utc_hour
+from vtrack.exporters.store.base import HEARTBEAT_S, CountStore, RunInfo, utc, utc_hour
 from vtrack.types import CrossingEvent, FrameResult, ZoneEvent
 
 log = logging.getLogger(__name__)
@@ -88,6 +97,10 @@ class StoreExporter:
             with the events, together with the crossings.
         status_of: asked at :meth:`close` for the run's final status when no error propagates
             (e.g. ``interrupted`` when the pipeline was stopped early); default ``finished``.
+        claim: lock the run in the store now (see the module's notes).
+
+    Raises:
+        RunLockedError: another live process writes this run (the store is closed when owned).
 
     Attributes:
         commits: transactions committed so far.
@@ -105,9 +118,17 @@ class StoreExporter:
         owns_store: bool = True,
         zones: bool = False,
         status_of: Callable[[], str] | None = None,
+        claim: bool = True,
     ) -> None:
         if commit_interval_s < 0:
             raise ValueError(f"commit_interval_s must be >= 0, got {commit_interval_s}")
+        if claim:
+            try:
+                store.claim_run(run)
+            except BaseException:
+                if owns_store:
+                    store.close()
+                raise
         self.store = store
         self.run = run
         self.commit_interval_s = commit_interval_s
@@ -145,11 +166,12 @@ class StoreExporter:
         self._buffer.extend(result.events)
         if self._zone_hourly is not None:
             self._feed_zones(self._zone_hourly, result)
+        since = self.clock() - self._last_commit
         if not self._started:
             self.commit()
-        elif (self._buffer or self._zone_dirty_since is not None) and (
-            self.clock() - self._last_commit >= self.commit_interval_s
-        ):
+        elif (self._buffer or self._zone_dirty_since is not None) and since >= self.commit_interval_s:
+            self.commit()
+        elif since >= HEARTBEAT_S:  # nothing to write: the commit is the run's heartbeat
             self.commit()
 
     def _feed_zones(self, hourly: ZoneHourly, result: FrameResult) -> None:

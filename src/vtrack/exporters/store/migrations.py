@@ -104,9 +104,15 @@ _V2 = [
     "CREATE INDEX vtrack_zone_hourly_run ON vtrack_zone_hourly (run_id, stream)",
 ]
 
+_V3 = [
+    "ALTER TABLE vtrack_runs ADD COLUMN owner TEXT",
+    "ALTER TABLE vtrack_runs ADD COLUMN heartbeat_at {ts}",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "runs, crossing events, hourly aggregates", _V1),
     (2, "zone enter/exit events, hourly zone aggregates", _V2),
+    (3, "run lock: the writer of a running run and its heartbeat", _V3),
 ]
 """``(version, description, statements)`` in order; versions are 1, 2, 3, …"""
 

@@ -6,6 +6,7 @@ migrations on a transaction-scoped advisory lock.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK_KEY = 0x76747261636B  # "vtrack"
+RUN_LOCK_CLASS = 0x7674  # "vt": first key of the advisory locks serialising claims of one run
 
 
 def _pg(sql: str) -> str:
@@ -65,6 +67,15 @@ class PostgresStore(SqlStore):
 
     def _lock_for_migration(self) -> None:
         self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+
+    def _lock_run(self, run_id: str, stream: str) -> None:
+        # two int4 keys: a key space apart from the migration lock's bigint key
+        self._conn.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (RUN_LOCK_CLASS, json.dumps([run_id, stream]))
+        )
+
+    def _count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self._conn.execute(_pg(sql), tuple(params)).rowcount)
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._conn.execute(_pg(sql), tuple(params))

@@ -73,6 +73,9 @@ class SqliteStore(SqlStore):
     def _run(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._conn.execute(sql, tuple(params))
 
+    def _count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self._conn.execute(sql, tuple(params)).rowcount)
+
     def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._conn.executemany(sql, rows)
 
