@@ -181,7 +181,7 @@ def test_readyz_and_stream_status(api: httpx.Client) -> None:
     assert r.status_code == 200 and r.json()["ready"] is True and r.json()["model_loaded"] is True
     s = api.get("/api/streams/parking").json()
     assert s["state"] == "running"
-    assert s["source_fps"] == 5.0 and s["width"] == 768 and s["height"] == 432
+    assert s["source_fps"] == 12.5 and s["width"] == 768 and s["height"] == 432
     _wait(lambda: api.get("/api/streams/parking").json()["fps"] > 0, what="processing fps")
     s = api.get("/api/streams/parking").json()
     assert 0 <= s["last_frame_age_seconds"] < 5
