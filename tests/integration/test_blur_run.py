@@ -77,18 +77,21 @@ def test_run_blur_person_pixelates_persons_outside_classes_and_keeps_counts(
 
     detector = YoloOnnxDetector(model)
     detector.classes = detector.class_ids_for_names(["person"])
-    sources = [cv2.imread(str(p)) for p in sorted(seq.glob("*.jpg"))[::STRIDE]]
+    # every frame is written (the detector ran on every STRIDE-th, the others were carried) and every
+    # frame written must be pixelated: the carried frames too
+    sources = [cv2.imread(str(p)) for p in sorted(seq.glob("*.jpg"))]
     a, b = decode(tmp_path / "plain/annotated.mp4"), decode(tmp_path / "blur/annotated.mp4")
     assert len(a) == len(b) == len(sources) > 0
     persons = 0
-    for src, x, y in zip(sources, a, b, strict=True):
+    for i, (src, x, y) in enumerate(zip(sources, a, b, strict=True)):
         inside = person_boxes(detector, src)
         if not inside.any():
             continue
         persons += 1
         change = np.abs(x.astype(np.int16) - y).mean(axis=2)
         assert change[inside].mean() > STRONG_CHANGE
-        assert change[inside].mean() > OUTSIDE_RATIO * change[~inside].mean()
+        if i % int(STRIDE) == 0:  # a carried frame's boxes are grown: more changes just outside them
+            assert change[inside].mean() > OUTSIDE_RATIO * change[~inside].mean()
         assert detail(y, inside) < DETAIL_LEFT * detail(x, inside)
     assert persons >= len(sources) // 2
 

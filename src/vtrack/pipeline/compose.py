@@ -195,6 +195,9 @@ def build_step(
         lost_track_seconds=tracker_cfg.lost_track_seconds,
     )
     propagator = FlowPropagator() if carry else None
+    # the rows to pixelate follow their objects over carried frames too (every row, no tracker ID)
+    blur_propagator = FlowPropagator(min_confidence=0.0) if carry and blur else None
     return FrameStep(
-        tracker, counters, classes=classes, blur=blur, blur_in_place=blur_in_place, propagator=propagator
+        tracker, counters, classes=classes, blur=blur, blur_in_place=blur_in_place, propagator=propagator,
+        blur_propagator=blur_propagator,
     )

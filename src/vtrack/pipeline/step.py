@@ -47,6 +47,10 @@ class Propagator(Protocol):
         ...
 
 
+CARRIED_BLUR_MARGIN = 0.1
+"""A carried row to pixelate is grown by this share of its width and height on each side."""
+
+
 @dataclass
 class StepTimes:
     """Wall seconds the step spent tracking and counting (summed over the frames it was given).
@@ -74,6 +78,10 @@ class FrameStep:
             for whatever makes an image later (the live view pixelates a copy).
         propagator: carries the boxes over frames without detections (:meth:`carry`); it observes
             every frame the step is given. ``None``: every frame must be detected.
+        blur_propagator: with ``blur`` and a ``propagator``: carries the rows to pixelate over the
+            frames without detections too (a second propagator, keeping every row), so a carried
+            frame is pixelated like a detected one: its boxes grown by :data:`CARRIED_BLUR_MARGIN`,
+            whole boxes (a carried mask would sit where the object was).
 
     Attributes:
         times: time spent tracking and counting.
@@ -88,9 +96,11 @@ class FrameStep:
         blur: Collection[str] = (),
         blur_in_place: bool = False,
         propagator: Propagator | None = None,
+        blur_propagator: Propagator | None = None,
     ) -> None:
         self.tracker = tracker
         self.propagator = propagator
+        self.blur_propagator = blur_propagator if blur else None
         self.counters = counters
         self.classes = sorted(set(classes)) if classes else None
         self.blur = frozenset(blur)
@@ -127,6 +137,8 @@ class FrameStep:
             The frame's result: tracked rows, line events, zone events and occupancy.
         """
         blur_rows = None
+        if self.blur_propagator is not None:  # before pixelating: the flow follows the real pixels
+            self.blur_propagator.observe(frame.image, keep_classes(detections, self.blur))
         if self.blur and len(detections):
             if self.blur_in_place:
                 blur_regions(frame.image, detections, self.blur, copy=False)
@@ -163,15 +175,37 @@ class FrameStep:
             raise TypeError("this frame step has no propagator: every frame needs detections")
         t0 = _time.perf_counter()
         ts = frame.pts if timestamp is None else timestamp
+        blur_rows = self._carry_blur(frame, ts)
         tracked = self._track(frame, self.propagator.propagate(frame.image, ts), ts)
+        if blur_rows is not None and self.blur_in_place:
+            blur_regions(frame.image, blur_rows, self.blur, copy=False)
+            blur_rows = None
         t1 = _time.perf_counter()
-        result = FrameResult(frame=frame, detections=tracked, time=time, detected=False)
+        result = FrameResult(frame=frame, detections=tracked, time=time, detected=False, blur=blur_rows)
         self._count(result, frame.index if index is None else index)
         self.times.track += t1 - t0
         self.times.carry += t1 - t0
         self.times.carried += 1
         self.times.count += _time.perf_counter() - t1
         return result
+
+    def _carry_blur(self, frame: Frame, timestamp: float) -> sv.Detections | None:
+        """The rows to pixelate on a carried frame: the last ones moved here, grown, masks dropped."""
+        if self.blur_propagator is None:
+            return None
+        rows = self.blur_propagator.propagate(frame.image, timestamp)
+        self.blur_propagator.observe(frame.image, rows)
+        if not len(rows):
+            return None
+        xyxy = np.asarray(rows.xyxy, dtype=np.float32)
+        grow = CARRIED_BLUR_MARGIN * (xyxy[:, 2:] - xyxy[:, :2])
+        h, w = frame.image.shape[:2]
+        grown = np.concatenate([xyxy[:, :2] - grow, xyxy[:, 2:] + grow], axis=1)
+        grown = np.clip(grown, 0, [w, h, w, h]).astype(np.float32)
+        return sv.Detections(
+            xyxy=grown, confidence=rows.confidence, class_id=rows.class_id,
+            data={"class_name": np.asarray(rows.data["class_name"])},
+        )
 
     def _track(self, frame: Frame, detections: sv.Detections, timestamp: float) -> sv.Detections:
         tracked = self.tracker.update(detections, frame.image, timestamp=timestamp)
