@@ -24,6 +24,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from vtrack import __version__, cli_output
+from vtrack.cli_model import BackendOption, PrecisionOption
 from vtrack.cli_output import print_error
 from vtrack.config import (
     RunConfig,
@@ -191,6 +192,8 @@ def run(
         ),
     ] = None,
     tracker: Annotated[str | None, typer.Option(help="bytetrack (default), botsort, ocsort or auto.")] = None,
+    backend: BackendOption = None,
+    precision: PrecisionOption = None,
     stride: Annotated[int | None, typer.Option(help="Process every k-th frame.")] = None,
     fps: Annotated[float | None, typer.Option(help="Frame rate of an image folder.")] = None,
     start_time: Annotated[
@@ -232,6 +235,8 @@ def run(
             "model.path": model,
             "model.imgsz": imgsz,
             "model.conf": conf,
+            "model.backend": backend,
+            "model.precision": precision,
             "classes": _split_classes(classes),
             "counting.lines": [lc.model_dump() for lc in lines_from_flags(line)] if line else None,
             "counting.zones": [zc.model_dump() for zc in zones_from_flags(zone)] if zone else None,

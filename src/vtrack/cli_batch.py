@@ -18,6 +18,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from vtrack import cli_output
+from vtrack.cli_model import BackendOption, PrecisionOption
 from vtrack.cli_output import print_error
 from vtrack.errors import ConfigError, VtrackError
 
@@ -66,6 +67,8 @@ def batch(
         typer.Option("--line", help="Counting line NAME=x1,y1,x2,y2 for every video; repeatable."),
     ] = None,
     tracker: Annotated[str | None, typer.Option(help="bytetrack (default), botsort or ocsort.")] = None,
+    backend: BackendOption = None,
+    precision: PrecisionOption = None,
     stride: Annotated[int | None, typer.Option(help="Process every k-th frame of each video.")] = None,
     workers: Annotated[
         int | None, typer.Option(help="Worker processes (default: cores ÷ threads, at most one per input).")
@@ -145,6 +148,8 @@ def batch(
             "model.path": model,
             "model.imgsz": imgsz,
             "model.conf": conf,
+            "model.backend": backend,
+            "model.precision": precision,
             "classes": _split_classes(classes),
             "counting.lines": [lc.model_dump() for lc in lines_from_flags(line)] if line else None,
             "tracker.type": tracker,

@@ -18,6 +18,7 @@ import yaml
 from rich.table import Table
 
 from vtrack import cli_output
+from vtrack.cli_model import BackendOption, PrecisionOption
 from vtrack.cli_output import print_error
 from vtrack.config import DEFAULT_MODEL
 from vtrack.errors import ConfigError, VtrackError
@@ -113,6 +114,8 @@ def eval_command(
     ] = DEFAULT_EVAL_CLASSES,
     conf: Annotated[float, typer.Option(help="Minimum detection confidence.")] = 0.25,
     imgsz: Annotated[int | None, typer.Option(help="Inference size (default: the model's).")] = None,
+    backend: BackendOption = None,
+    precision: PrecisionOption = None,
     lost_track_seconds: Annotated[
         float, typer.Option(help="Lost-track buffer in seconds.")
     ] = DEFAULT_LOST_TRACK_SECONDS,
@@ -141,6 +144,8 @@ def eval_command(
             classes=classes,
             conf=conf,
             imgsz=imgsz,
+            backend=backend,
+            precision=precision,
             lost_track_seconds=lost_track_seconds,
             params=parse_params(param),
         )
@@ -179,6 +184,8 @@ def _evaluate(
     imgsz: int | None,
     lost_track_seconds: float,
     params: dict[str, Any],
+    backend: str | None = None,
+    precision: str | None = None,
 ) -> EvalReport:
     if tracks is not None or gt is not None:
         if tracks is None or gt is None:
@@ -196,7 +203,10 @@ def _evaluate(
     seqs = find_sequences(sequences)
     evaluator = Evaluator(
         detections="own" if detections == "own" else "public",
-        detector_factory=make_detector_factory(model, conf=conf, imgsz=imgsz, classes=names or None),
+        detector_factory=make_detector_factory(
+            model, conf=conf, imgsz=imgsz, classes=names or None, backend=backend or "auto",
+            precision=precision or "auto",
+        ),
         settings=(
             {"model": model, "classes": names, "conf": conf, "imgsz": imgsz} if detections == "own" else {}
         ),

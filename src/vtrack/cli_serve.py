@@ -15,6 +15,7 @@ import typer
 from rich.logging import RichHandler
 
 from vtrack import cli_output
+from vtrack.cli_model import BackendOption, PrecisionOption
 from vtrack.cli_output import print_error
 from vtrack.config import DeploymentConfig, load_deployment_config
 from vtrack.errors import ConfigError, VtrackError
@@ -47,7 +48,13 @@ def _is_loopback(host: str) -> bool:
 
 
 def build_deployment(
-    config: Path, host: str | None = None, port: int | None = None, token: str | None = None
+    config: Path,
+    host: str | None = None,
+    port: int | None = None,
+    token: str | None = None,
+    *,
+    backend: str | None = None,
+    precision: str | None = None,
 ) -> DeploymentConfig:
     """The deployment file with command-line overrides applied.
 
@@ -62,6 +69,10 @@ def build_deployment(
             cfg.server.port = port
         if token is not None:
             cfg.server.token = token
+        if backend is not None:
+            cfg.model.backend = backend  # type: ignore[assignment]  # validated on assignment
+        if precision is not None:
+            cfg.model.precision = precision  # type: ignore[assignment]
     except ValueError as e:  # pydantic's ValidationError is a ValueError
         raise ConfigError(f"invalid option: {' '.join(str(e).split())}") from e
     return cfg
@@ -78,6 +89,8 @@ def serve_command(
         typer.Option(help="API token (every route but /healthz needs 'Authorization: Bearer …'); "
                      "default: the config's, else $VTRACK_TOKEN."),
     ] = None,
+    backend: BackendOption = None,
+    precision: PrecisionOption = None,
     check: Annotated[bool, typer.Option("--check", help="Validate the config and exit.")] = False,
     verbose: Annotated[
         int, typer.Option("--verbose", "-v", count=True, help="-v: access log; -vv: debug.")
@@ -86,7 +99,7 @@ def serve_command(
     """Serve live streams: detection, tracking and counting, HTTP API, live page and /metrics."""
     _setup_logging(verbose)
     try:
-        cfg = build_deployment(config, host, port, token)
+        cfg = build_deployment(config, host, port, token, backend=backend, precision=precision)
     except VtrackError as e:
         print_error(e)
         raise typer.Exit(EXIT_USER_ERROR) from None

@@ -43,7 +43,7 @@ from trackers.eval import (
 )
 from trackers.eval.results import SequenceResult
 
-from vtrack.errors import VtrackError
+from vtrack.errors import ConfigError, VtrackError
 from vtrack.trackers import DEFAULT_TRACKER, make_tracker
 from vtrack.trackers.bytetrack import DEFAULT_LOST_TRACK_SECONDS
 
@@ -721,18 +721,30 @@ def make_detector_factory(
     imgsz: int | None = None,
     classes: list[str] | None = None,
     threads: int | None = None,
+    backend: str = "auto",
+    precision: str = "auto",
 ) -> DetectorFactory:
     """A factory for the ONNX YOLO detector configured as ``vtrack run`` would.
 
-    The model is resolved and loaded only when the factory is called.
+    The model is resolved and loaded only when the factory is called (backend and precision as
+    :func:`vtrack.detectors.factory.build_detector` picks them; one inference at a time).
+
+    Raises:
+        ConfigError: An unknown backend or precision (when called).
     """
 
     def factory() -> Callable[[np.ndarray], sv.Detections]:
-        from vtrack.detectors.export import resolve_model
-        from vtrack.detectors.onnx_yolo import YoloOnnxDetector
+        from pydantic import ValidationError
 
-        path = resolve_model(model, imgsz=imgsz or 640)
-        det = YoloOnnxDetector(path, conf=conf, imgsz=imgsz, intra_op_threads=threads)
+        from vtrack.config import ModelConfig, format_validation_error
+        from vtrack.detectors.factory import build_detector
+
+        try:
+            mc = ModelConfig(path=model, conf=conf, imgsz=imgsz, threads=threads, backend=backend,
+                             precision=precision)
+        except ValidationError as e:
+            raise ConfigError("; ".join(format_validation_error(e))) from e
+        det = build_detector(mc, sessions=1)
         if classes:
             det.classes = det.class_ids_for_names(classes)
         det.warmup()

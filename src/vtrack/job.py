@@ -245,6 +245,8 @@ def run_job(
         raise SourceError(f"no frame could be decoded from {cfg.source}")
     summary = make_summary(cfg, source, stats, start_time, start_source, counters)
     summary["tracker"] = tracker_summary(cfg.tracker.type, step.tracker)
+    if detector.choice is not None:
+        summary["detector"] = detector.choice.as_dict()
     summary["tracker"]["carried_frames"] = step.times.carried
     summary["processing"]["carry_ms_per_carried_frame"] = ms_per_frame(step.times.carry, step.times.carried)
     if counters is not None and counters.zones is not None:

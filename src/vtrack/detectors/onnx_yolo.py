@@ -22,6 +22,7 @@ import numpy as np
 import onnxruntime as ort
 import supervision as sv
 
+from vtrack.detectors.backend import BackendChoice
 from vtrack.detectors.export import default_cache_dir
 from vtrack.detectors.postprocess import (
     Candidates,
@@ -137,8 +138,23 @@ def _dim(value: object) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
+@dataclass(frozen=True)
+class TensorInfo:
+    """One input or output of a model, whatever runs it.
+
+    Attributes:
+        name: Tensor name.
+        shape: Dimensions; an ``int`` > 0 when static, anything else (``None``, a symbol) when not.
+        type: ONNX Runtime's type string: ``"tensor(float)"``, ``"tensor(float16)"``...
+    """
+
+    name: str
+    shape: list[object]
+    type: str
+
+
 def inspect_session(session: ort.InferenceSession, path: Path) -> ModelSpec:
-    """Read and check what an onnxruntime session holds.
+    """Read and check what an onnxruntime session holds (see :func:`inspect_signature`).
 
     Args:
         session: A loaded session.
@@ -150,14 +166,41 @@ def inspect_session(session: ort.InferenceSession, path: Path) -> ModelSpec:
     Raises:
         ModelError: Not an Ultralytics export, not a detect/segment model, or an unexpected signature.
     """
-    meta = session.get_modelmeta().custom_metadata_map
+
+    def infos(args: Sequence[Any]) -> list[TensorInfo]:
+        return [TensorInfo(a.name, list(a.shape), a.type) for a in args]
+
+    return inspect_signature(
+        session.get_modelmeta().custom_metadata_map,
+        infos(session.get_inputs()),
+        infos(session.get_outputs()),
+        path,
+    )
+
+
+def inspect_signature(
+    meta: Mapping[str, str], inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo], path: Path
+) -> ModelSpec:
+    """Read and check an Ultralytics export from its metadata and input/output signature.
+
+    Args:
+        meta: The export's metadata (``names``, ``task``, ``imgsz``, ``stride``, ``end2end``...).
+        inputs: The model's inputs.
+        outputs: The model's outputs.
+        path: Its file, for messages.
+
+    Returns:
+        The model's spec.
+
+    Raises:
+        ModelError: Not an Ultralytics export, not a detect/segment model, or an unexpected signature.
+    """
     if "names" not in meta:
         raise ModelError(
             f"{path} is not an Ultralytics YOLO export: its ONNX metadata has no class names; "
             "export it with `vtrack export` or Ultralytics `format=onnx`"
         )
     names = _parse_names(meta, path)
-    outputs = session.get_outputs()
     task = meta.get("task")
     if task is None:  # very old exports: infer from the outputs
         task = "segment" if any(len(o.shape) == 4 for o in outputs) else "detect"
@@ -168,7 +211,6 @@ def inspect_session(session: ort.InferenceSession, path: Path) -> ModelSpec:
             "(e.g. yolo11n or yolo11n-seg)"
         )
 
-    inputs = session.get_inputs()
     if len(inputs) != 1 or len(inputs[0].shape) != 4:
         sig = [(i.name, i.shape) for i in inputs]
         raise ModelError(f"{path} has inputs {sig}; expected one image input of shape (1, 3, H, W)")
@@ -215,12 +257,13 @@ def inspect_session(session: ort.InferenceSession, path: Path) -> ModelSpec:
     num_masks = 0
     output_names: tuple[str, ...] = (det.name,)
     if task == "segment":
-        if len(proto_outs) != 1 or _dim(proto_outs[0].shape[1]) is None:
+        nm = _dim(proto_outs[0].shape[1]) if len(proto_outs) == 1 else None
+        if nm is None:
             sig = [(o.name, o.shape) for o in outputs]
             raise ModelError(
                 f"{path} is a segment model but has outputs {sig}; expected a (1, nm, h, w) prototypes"
             )
-        num_masks = int(proto_outs[0].shape[1])
+        num_masks = nm
         output_names = (det.name, proto_outs[0].name)
 
     nc = max(names) + 1
@@ -481,6 +524,16 @@ def class_ids_for_names(class_names: Mapping[int, str], names: Iterable[str]) ->
     return ids
 
 
+def check_thresholds(conf: float, iou: float, max_det: int) -> None:
+    """Raise :class:`ConfigError` for a confidence, NMS IoU or detection limit out of range."""
+    if not 0.0 <= conf < 1.0:
+        raise ConfigError(f"conf must be in [0, 1), got {conf}")
+    if not 0.0 < iou <= 1.0:
+        raise ConfigError(f"iou must be in (0, 1], got {iou}")
+    if max_det < 1:
+        raise ConfigError(f"max_det must be >= 1, got {max_det}")
+
+
 class YoloOnnxDetector:
     """An Ultralytics YOLO detector or segmenter exported to ONNX.
 
@@ -515,6 +568,8 @@ class YoloOnnxDetector:
         classes: Class ids kept or ``None`` (settable, validated).
         spec: Everything read from the model.
         timings: Seconds spent in ``preprocess``, ``inference`` and ``postprocess`` by the last call.
+        choice: The backend and precision chosen for it and why (set by
+            :func:`vtrack.detectors.factory.build_detector`), else ``None``.
 
     Raises:
         ModelError: The file is missing/corrupt, not an Ultralytics export, or not a detect/segment model.
@@ -537,12 +592,7 @@ class YoloOnnxDetector:
         io_binding: bool = False,
         trt_profile: tuple[str, str, str] | None = None,
     ) -> None:
-        if not 0.0 <= conf < 1.0:
-            raise ConfigError(f"conf must be in [0, 1), got {conf}")
-        if not 0.0 < iou <= 1.0:
-            raise ConfigError(f"iou must be in (0, 1], got {iou}")
-        if max_det < 1:
-            raise ConfigError(f"max_det must be >= 1, got {max_det}")
+        check_thresholds(conf, iou, max_det)
         self._session_kwargs: dict[str, Any] = {
             "half": half,
             "device_id": device_id,
@@ -554,7 +604,24 @@ class YoloOnnxDetector:
         self.io_binding = io_binding
         self._output_device = "cuda" if {TENSORRT, CUDA} & set(self._session.get_providers()) else "cpu"
         self._device_id = device_id
-        self.spec = inspect_session(self._session, Path(model_path))
+        self._setup(
+            inspect_session(self._session, Path(model_path)),
+            conf=conf, iou=iou, classes=classes, imgsz=imgsz, max_det=max_det,
+        )
+
+    def _setup(
+        self,
+        spec: ModelSpec,
+        *,
+        conf: float,
+        iou: float,
+        classes: list[int] | None,
+        imgsz: int | None,
+        max_det: int,
+    ) -> None:
+        """What every runtime shares: thresholds, classes, the letterboxer, the label lookup."""
+        self.spec = spec
+        self.choice: BackendChoice | None = None
         self.class_names: dict[int, str] = dict(self.spec.names)
         self.task: str = self.spec.task
         self.conf = conf

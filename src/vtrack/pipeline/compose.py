@@ -20,10 +20,10 @@ from vtrack.analytics.lines import DEFAULT_MAX_TRACK_AGE_FRAMES, LineCounter
 from vtrack.analytics.zones import ZoneCounter
 from vtrack.config import CountingConfig, ModelConfig, TrackerConfig
 from vtrack.detectors.export import resolve_model
+from vtrack.detectors.factory import build_detector
 from vtrack.detectors.onnx_yolo import TENSORRT, YoloOnnxDetector, select_providers, trt_shape_profile
 from vtrack.geometry import Line, Polygon
 from vtrack.pipeline.step import FrameStep
-from vtrack.stream.runner import plan_inference
 from vtrack.trackers import make_tracker
 from vtrack.trackers.base import Tracker
 from vtrack.trackers.propagate import FlowPropagator
@@ -44,7 +44,9 @@ def load_detector(
     Args:
         model: the model settings.
         parallel: open the sessions :func:`plan_inference` chooses for the pipelined file runner
-            (several frames in flight); otherwise one session (a live service shares one detector).
+            (several frames in flight); otherwise ONNX Runtime keeps one session that every stream's
+            thread calls (a live service shares one detector) and OpenVINO the planned streams
+            (:func:`vtrack.detectors.factory.build_detector`).
         classes: class names to detect (case-insensitive); ``None``: every class. The classes in
             ``blur`` are detected too.
         blur: class names pixelated later; validated here (a typo fails before any frame).
@@ -55,19 +57,11 @@ def load_detector(
         VtrackError: the model cannot be resolved or loaded, or a class name is unknown.
     """
     path = resolve_model(model.path, imgsz=model.imgsz or 640)
-    providers = select_providers(model.providers)
-    sessions, threads = (
-        plan_inference(providers, model.sessions, model.threads) if parallel else (1, model.threads)
-    )
     profile = None
-    if max_batch > 1 and TENSORRT in providers:
+    if max_batch > 1 and TENSORRT in select_providers(model.providers) and path.suffix.lower() == ".onnx":
         profile = trt_shape_profile(path, max_batch=max_batch, imgsz=model.imgsz)
-    detector = YoloOnnxDetector(
-        path, conf=model.conf, iou=model.iou, imgsz=model.imgsz, providers=model.providers,
-        intra_op_threads=threads, half=model.half, trt_profile=profile,
-    )
-    if sessions > 1:
-        detector.open_sessions(sessions, intra_op_threads=threads)
+    # the backend (OpenVINO / ONNX Runtime), precision and sessions x threads: one place decides
+    detector = build_detector(model, model_path=path, shared=not parallel, trt_profile=profile)
     blur_ids = detector.class_ids_for_names(blur) if blur else []
     if classes:
         detector.classes = sorted(set(detector.class_ids_for_names(classes)) | set(blur_ids))
