@@ -141,7 +141,8 @@ def _fetch_official(name: str, dest_dir: Path) -> Path:
 def resolve_model(spec: str | Path, *, imgsz: int = 640, cache_dir: Path | None = None) -> Path:
     """Turn a model reference into an ONNX file path.
 
-    * ``path/to/model.onnx``: returned as is.
+    * ``path/to/model.onnx``, ``path/to/model-int8.xml`` (OpenVINO IR of ``vtrack export --int8``): returned
+      as is.
     * ``path/to/model.pt``: exported once to ``<stem>-<imgsz>.onnx`` beside it (or in the cache folder
       when that folder is not writable, or when ``cache_dir`` is given) and reused while it is newer
       than the checkpoint.
@@ -162,13 +163,16 @@ def resolve_model(spec: str | Path, *, imgsz: int = 640, cache_dir: Path | None 
     text = str(spec).strip()
     path = Path(text).expanduser()
     suffix = path.suffix.lower()
-    if suffix == ".onnx":
+    if suffix in (".onnx", ".xml"):
         if not path.is_file():
             raise ModelError(f"model file not found: {path}")
+        if suffix == ".xml" and not path.with_suffix(".bin").is_file():
+            raise ModelError(f"OpenVINO IR {path} has no weights file {path.stem}.bin beside it")
         return path
     if suffix not in ("", ".pt"):
         raise ModelError(
-            f"unsupported model file {path}: expected a .onnx or .pt file, or a name like 'yolo11n'"
+            f"unsupported model file {path}: expected a .onnx, .pt or OpenVINO .xml file, or a name like "
+            "'yolo11n'"
         )
     if suffix == ".pt" and path.is_file():
         pt = path
