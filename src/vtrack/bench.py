@@ -11,7 +11,12 @@ run is kept:
 (d) ``ultralytics``: Ultralytics ``YOLO(onnx).track(source, stream=True)`` with the same ONNX file, in a
     subprocess (``ultralytics_python``, default this interpreter) when ultralytics imports there;
 (e) ``limit``: inference only, on tensors prepared beforehand, with the fastest of several layouts of
-    ONNX Runtime sessions × intra-op threads running in parallel on the same cores.
+    sessions (OpenVINO: streams) × threads running in parallel on the same cores.
+
+(a), (b), (c) and (e) run the backend and precision of ``BenchConfig.backend``/``precision`` (default
+``auto``, as ``vtrack run``). Each ``BACKEND:PRECISION`` of ``BenchConfig.variants`` (``--variant
+onnxruntime:fp32``) adds its own (b) and (e), reported as ``b_no_video[onnxruntime:fp32]``...
+with its ratio to the main (b) and to its own (e).
 
 Besides FPS and the ratio to (a) it reports per-stage milliseconds per frame (decode, preprocess and
 inference from (a); post-process, tracking, counting from (b); drawing and encoding measured on their
@@ -39,11 +44,13 @@ from typing import Any
 
 import numpy as np
 
-from vtrack.config import RunConfig, lines_from_flags
-from vtrack.detectors.onnx_yolo import YoloOnnxDetector, select_providers
+from vtrack.config import ModelConfig, RunConfig, lines_from_flags
+from vtrack.detectors.factory import build_detector
+from vtrack.detectors.onnx_yolo import YoloOnnxDetector
+from vtrack.errors import ConfigError
 from vtrack.job import run_job
 from vtrack.runtime import DEFAULT_MMAP_THRESHOLD, DEFAULT_TRIM_THRESHOLD, tune_malloc
-from vtrack.stream.runner import ms_per_frame, plan_inference
+from vtrack.stream.runner import ms_per_frame
 from vtrack.stream.sources import open_source
 
 log = logging.getLogger(__name__)
@@ -87,6 +94,9 @@ class BenchConfig:
         limit_frames: Inferences per layout in (e).
         repeat: Runs of each variant; the best is kept.
         ultralytics_python: Interpreter for (d); ``None``: this one; ``""``: skip (d).
+        backend: Backend of (a), (b), (c), (e) (``auto``, ``onnxruntime``, ``openvino``).
+        precision: Their precision (``auto``, ``fp32``, ``bf16``, ``fp16``, ``int8``).
+        variants: More ``BACKEND:PRECISION`` pairs, each measured with its own (b) and (e).
     """
 
     source: str
@@ -100,6 +110,38 @@ class BenchConfig:
     limit_frames: int = 60
     repeat: int = 1
     ultralytics_python: str | None = None
+    backend: str = "auto"
+    precision: str = "auto"
+    variants: list[str] = field(default_factory=list)
+
+
+def model_config(model: str, backend: str, precision: str) -> ModelConfig:
+    """The :class:`ModelConfig` of a bench variant.
+
+    Raises:
+        ConfigError: An unknown backend or precision.
+    """
+    try:
+        return ModelConfig.model_validate({"path": model, "backend": backend, "precision": precision})
+    except ValueError as e:  # pydantic's ValidationError
+        raise ConfigError(f"bench variant {backend}:{precision}: {' '.join(str(e).split())[:200]}") from e
+
+
+def parse_variant(text: str) -> tuple[str, str]:
+    """``"openvino:int8"`` → ``("openvino", "int8")``; a bare backend means precision ``auto``.
+
+    Raises:
+        ConfigError: Not ``BACKEND[:PRECISION]``.
+    """
+    backend, _, precision = text.strip().partition(":")
+    if not backend:
+        raise ConfigError(f"--variant {text!r}: expected BACKEND[:PRECISION], e.g. onnxruntime:fp32")
+    return backend, precision or "auto"
+
+
+def _describe(det: YoloOnnxDetector) -> str:
+    choice = det.choice
+    return f"{choice.backend} {choice.precision}" if choice is not None else "onnxruntime"
 
 
 def available_cores() -> int:
@@ -171,7 +213,15 @@ class Result:
         }
 
 
-def bare_loop(source: str, model: str, threads: int, max_frames: int | None) -> Result:
+def bare_loop(
+    source: str,
+    model: str,
+    threads: int,
+    max_frames: int | None,
+    *,
+    backend: str = "auto",
+    precision: str = "auto",
+) -> Result:
     """(a) decode + letterbox + inference on one Python thread; per-stage times included.
 
     Args:
@@ -179,8 +229,10 @@ def bare_loop(source: str, model: str, threads: int, max_frames: int | None) -> 
         model: ONNX model.
         threads: Intra-op threads of the one session.
         max_frames: Stop after this many frames.
+        backend: Runtime (as ``model.backend``).
+        precision: Precision (as ``model.precision``).
     """
-    det = YoloOnnxDetector(model, intra_op_threads=threads)
+    det = build_detector(model_config(model, backend, precision), sessions=1, threads=threads)
     det.warmup()
     src = open_source(source)
     n = 0
@@ -214,13 +266,17 @@ def bare_loop(source: str, model: str, threads: int, max_frames: int | None) -> 
         "inference": ms_per_frame(infer, n),
     }
     return Result(
-        n, dt, stages, detail=f"1 session x {threads} threads", cpu_ms={"process": ms_per_frame(cpu, n)}
+        n, dt, stages, detail=f"{_describe(det)}, 1 session x {threads} threads",
+        cpu_ms={"process": ms_per_frame(cpu, n)},
     )
 
 
-def _run_config(cfg: BenchConfig, out_dir: Path, video: bool) -> RunConfig:
+def _run_config(
+    cfg: BenchConfig, out_dir: Path, video: bool, variant: tuple[str, str] | None = None
+) -> RunConfig:
     rc = RunConfig(source=cfg.source, classes=cfg.classes)
-    rc.model.path = cfg.model
+    backend, precision = variant or (cfg.backend, cfg.precision)
+    rc.model = model_config(cfg.model, backend, precision)
     rc.model.sessions = cfg.sessions
     rc.model.threads = cfg.threads
     rc.counting.lines = lines_from_flags(cfg.lines)
@@ -230,8 +286,11 @@ def _run_config(cfg: BenchConfig, out_dir: Path, video: bool) -> RunConfig:
     return rc
 
 
-def vtrack_run(cfg: BenchConfig, out_dir: Path, *, video: bool) -> Result:
-    """(b)/(c) the ``vtrack run`` job, stopped after ``cfg.max_frames`` frames."""
+def vtrack_run(
+    cfg: BenchConfig, out_dir: Path, *, video: bool, variant: tuple[str, str] | None = None
+) -> Result:
+    """(b)/(c) the ``vtrack run`` job, stopped after ``cfg.max_frames`` frames (``variant``: its own
+    ``(backend, precision)`` instead of the config's)."""
     stop = threading.Event()
     limit = cfg.max_frames
 
@@ -239,15 +298,16 @@ def vtrack_run(cfg: BenchConfig, out_dir: Path, *, video: bool) -> Result:
         if limit is not None and result.frame.index + 1 >= limit:
             stop.set()
 
-    outcome = run_job(_run_config(cfg, out_dir, video), stop_event=stop, on_frame=on_frame)
+    outcome = run_job(_run_config(cfg, out_dir, video, variant), stop_event=stop, on_frame=on_frame)
     st = outcome.stats
     stages = {k: v for k, v in st.stages.per_frame_ms(st.frames).items() if v}
-    sessions, threads = plan_inference(select_providers(None), cfg.sessions, cfg.threads, cores=cfg.cores)
+    det = outcome.summary.get("detector", {})
     return Result(
         st.frames,
         st.wall_seconds,
         stages,
-        detail=f"{sessions} sessions x {threads} threads",
+        detail=f"{det.get('backend')} {det.get('precision')}, {det.get('sessions')} sessions x "
+        f"{det.get('threads')} threads",
         cpu_ms=st.cpu.per_frame_ms(st.frames),
     )
 
@@ -306,8 +366,10 @@ def limit_layouts(cores: int) -> list[tuple[int, int]]:
     return sorted(layouts)
 
 
-def inference_limit(cfg: BenchConfig, cores: int) -> Result:
+def inference_limit(cfg: BenchConfig, cores: int, variant: tuple[str, str] | None = None) -> Result:
     """(e) inference alone on prepared tensors; the fastest of :func:`limit_layouts`."""
+    backend, precision = variant or (cfg.backend, cfg.precision)
+    mc = model_config(cfg.model, backend, precision)
     src = open_source(cfg.source)
     det = YoloOnnxDetector(cfg.model, intra_op_threads=1)
     try:
@@ -317,11 +379,10 @@ def inference_limit(cfg: BenchConfig, cores: int) -> Result:
     best: Result | None = None
     tried = []
     for sessions, threads in limit_layouts(cores):
-        d = YoloOnnxDetector(cfg.model, intra_op_threads=threads)
-        d.open_sessions(sessions, intra_op_threads=threads)
+        d = build_detector(mc, sessions=sessions, threads=threads, cores=cores)
         d.infer(tensors[0])
         res = _parallel_infer(d, tensors, sessions, cfg.limit_frames)
-        res.detail = f"{sessions} sessions x {threads} threads"
+        res.detail = f"{_describe(d)}, {sessions} sessions x {threads} threads"
         tried.append(f"{sessions}x{threads}: {res.fps:.2f}")
         if best is None or res.fps > best.fps:
             best = res
@@ -416,6 +477,8 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] | None = None
         ``results`` holds FPS, frames, seconds, per-stage ms per frame and peak RSS (MB) per variant.
     """
     cores = cfg.cores or available_cores()
+    for text in [f"{cfg.backend}:{cfg.precision}", *cfg.variants]:  # bad names fail before any run
+        model_config(cfg.model, *parse_variant(text))
     tune_malloc()  # as the CLI does for every command: all variants run under the same allocator settings
     say = progress or (lambda msg: log.info("%s", msg))
     results: dict[str, Result] = {}
@@ -425,14 +488,22 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] | None = None
     with tempfile.TemporaryDirectory(prefix="vtrack-bench-") as tmp:
         for rep in range(cfg.repeat):
             runs: list[tuple[str, Callable[[], Result | None]]] = [
-                ("a_bare", lambda: bare_loop(cfg.source, cfg.model, cores, cfg.max_frames)),
+                (
+                    "a_bare",
+                    lambda: bare_loop(
+                        cfg.source, cfg.model, cores, cfg.max_frames, backend=cfg.backend,
+                        precision=cfg.precision,
+                    ),
+                ),
                 ("b_no_video", lambda: vtrack_run(cfg, Path(tmp) / "b", video=False)),
                 ("c_video", lambda: vtrack_run(cfg, Path(tmp) / "c", video=True)),
                 ("d_ultralytics", lambda: ultralytics_track(cfg, class_ids)),
                 ("e_limit", lambda: inference_limit(cfg, cores)),
             ]
+            for text in cfg.variants:
+                runs += _variant_runs(cfg, cores, Path(tmp) / "bv", text)
             for key, fn in runs:
-                say(f"run {rep + 1}/{cfg.repeat}: {LABELS[key]}")
+                say(f"run {rep + 1}/{cfg.repeat}: {label(key)}")
                 with peak_rss() as peak:
                     res = fn()
                 _keep_best(results, key, res, peak[0])
@@ -441,6 +512,34 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] | None = None
         say("drawing and encoding alone")
         components = component_times(cfg, Path(tmp))
     return make_report(cfg, cores, results, components)
+
+
+def _variant_runs(
+    cfg: BenchConfig, cores: int, out_dir: Path, text: str
+) -> list[tuple[str, Callable[[], Result | None]]]:
+    """(b) and (e) of one extra ``BACKEND:PRECISION`` variant."""
+    v = parse_variant(text)
+
+    def run_b() -> Result | None:
+        return vtrack_run(cfg, out_dir, video=False, variant=v)
+
+    def run_e() -> Result | None:
+        return inference_limit(cfg, cores, v)
+
+    return [(f"b_no_video[{text}]", run_b), (f"e_limit[{text}]", run_e)]
+
+
+def label(key: str) -> str:
+    """The row label of a variant key, e.g. ``b_no_video[onnxruntime:fp32]``."""
+    base, _, variant = key.partition("[")
+    text = LABELS.get(base, base)
+    return f"{text} [{variant}" if variant else text
+
+
+def variant_keys(results: dict[str, Any]) -> list[str]:
+    """Keys of the variants in report order: (a)-(e), then each extra backend:precision's (b) and (e)."""
+    extra = sorted(k for k in results if "[" in k)
+    return [k for k in VARIANTS if k in results] + extra
 
 
 def make_report(
@@ -465,6 +564,16 @@ def make_report(
             )
         else:
             targets.append({"ratio": f"{num[0]}/{den[0]}", "value": None, "target": minimum, "met": None})
+    main_b = results.get("b_no_video")
+    for key in results:
+        if key.startswith("b_no_video[") and main_b is not None and results[key].fps > 0:
+            variant = key[len("b_no_video") :]
+            own = results.get(f"e_limit{variant}")
+            out[key]["ratio_of_main_b_to_this"] = round(main_b.fps / results[key].fps, 3)
+            if own is not None and own.fps > 0:
+                out[key]["ratio_to_own_limit"] = round(results[key].fps / own.fps, 3)
+    if main_b is not None and "e_limit" in results and results["e_limit"].fps > 0:
+        out["b_no_video"]["ratio_to_own_limit"] = round(main_b.fps / results["e_limit"].fps, 3)
     stages: dict[str, float] = {}
     a = results.get("a_bare")
     b = results.get("b_no_video")
@@ -487,6 +596,9 @@ def make_report(
             "cores": cores,
             "max_frames": cfg.max_frames,
             "repeat": cfg.repeat,
+            "backend": cfg.backend,
+            "precision": cfg.precision,
+            "variants": cfg.variants,
             "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
             "malloc_tuned": tune_malloc(),
         },
@@ -500,15 +612,21 @@ def make_report(
 
 def format_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown tables (variants, then per-stage ms, then targets)."""
-    rows = ["| variant | FPS | ratio to (a) | peak RSS MB | layout |", "|---|---:|---:|---:|---|"]
-    for key in VARIANTS:
+    rows = [
+        "| variant | FPS | ratio to (a) | (b) ÷ this | ÷ own (e) | peak RSS MB | layout |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for key in [*VARIANTS, *(k for k in variant_keys(report["results"]) if "[" in k)]:
         r = report["results"].get(key)
         if r is None:
-            rows.append(f"| {LABELS[key]} | – | – | – | not run |")
+            rows.append(f"| {label(key)} | – | – | – | – | – | not run |")
             continue
+        main_b = r.get("ratio_of_main_b_to_this")
+        own = r.get("ratio_to_own_limit")
         rows.append(
-            f"| {LABELS[key]} | {r['fps']:.2f} | {r['ratio_to_a']:.3f} | {r['peak_rss_mb']:.0f} "
-            f"| {r['detail']} |"
+            f"| {label(key)} | {r['fps']:.2f} | {r['ratio_to_a']:.3f} "
+            f"| {'–' if main_b is None else f'{main_b:.3f}'} | {'–' if own is None else f'{own:.3f}'} "
+            f"| {r['peak_rss_mb']:.0f} | {r['detail']} |"
         )
     stages = report["stages_ms"]
     rows += ["", "| " + " | ".join(stages) + " |", "|" + "---:|" * len(stages)]
@@ -521,13 +639,14 @@ def format_markdown(report: dict[str, Any]) -> str:
             "| cores busy |",
             "|---|---:|---:|---:|---:|---:|---:|",
         ]
-        for key in VARIANTS:
+        for key in variant_keys(cpu):
             c = cpu.get(key)
             if c is None:
                 continue
             parts = [c.get(k) for k in ("inference", "reader", "other", "pipeline")]
             cells = " | ".join("–" if v is None else f"{v:.1f}" for v in parts)
-            rows.append(f"| {key[0]} | {c['process']:.1f} | {cells} | {c['cores_busy']:.2f} |")
+            name = key[0] + (key[key.index("[") :] if "[" in key else "")
+            rows.append(f"| {name} | {c['process']:.1f} | {cells} | {c['cores_busy']:.2f} |")
     rows += ["", "| target | value | met |", "|---|---:|---|"]
     for t in report["targets"]:
         value = "–" if t["value"] is None else f"{t['value']:.3f}"

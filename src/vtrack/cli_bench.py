@@ -14,6 +14,7 @@ import typer
 
 from vtrack import cli_output
 from vtrack.bench import BenchConfig, format_markdown, run_bench
+from vtrack.cli_model import BackendOption, PrecisionOption
 from vtrack.cli_output import print_error
 from vtrack.errors import VtrackError
 
@@ -39,6 +40,16 @@ def bench_command(
     max_frames: Annotated[int | None, typer.Option(min=1, help="Frames per variant; default: all.")] = None,
     limit_frames: Annotated[int, typer.Option(min=1, help="Inferences per layout in (e).")] = 60,
     repeat: Annotated[int, typer.Option(min=1, help="Runs of each variant; the best is kept.")] = 1,
+    backend: BackendOption = None,
+    precision: PrecisionOption = None,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--variant",
+            help="Also measure (b) and (e) with this BACKEND:PRECISION, e.g. onnxruntime:fp32 or "
+            "openvino:int8; repeatable.",
+        ),
+    ] = None,
     ultralytics_python: Annotated[
         str | None,
         typer.Option(help="Python with ultralytics for (d); default: this one; '' skips (d)."),
@@ -64,6 +75,9 @@ def bench_command(
         limit_frames=limit_frames,
         repeat=repeat,
         ultralytics_python=ultralytics_python,
+        backend=backend or "auto",
+        precision=precision or "auto",
+        variants=list(variant or []),
     )
     try:
         report = run_bench(cfg)

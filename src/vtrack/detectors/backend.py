@@ -14,7 +14,7 @@ import logging
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from vtrack.errors import ConfigError, ModelError
 
@@ -46,18 +46,22 @@ class BackendChoice:
         precision: ``"fp32"``, ``"bf16"``, ``"fp16"`` or ``"int8"``.
         reason: One line saying why, for the log and summary.json.
         model_path: The model file that runs: the configured one, or its int8 IR for ``int8``.
+        sessions: Inferences run in parallel (ONNX Runtime sessions, OpenVINO streams), once planned.
+        threads: Threads per inference (``None``: the runtime's choice), once planned.
     """
 
     backend: str
     precision: str
     reason: str
     model_path: Path
+    sessions: int = 1
+    threads: int | None = None
 
-    def as_dict(self) -> dict[str, str]:
-        """JSON-ready: ``{"backend", "precision", "reason", "model"}``."""
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"backend", "precision", "reason", "model", "sessions", "threads"}``."""
         d = asdict(self)
-        return {"backend": d["backend"], "precision": d["precision"], "reason": d["reason"],
-                "model": str(self.model_path)}
+        d["model"] = str(d.pop("model_path"))
+        return d
 
 
 def cpu_flags(path: Path = _CPUINFO) -> frozenset[str]:

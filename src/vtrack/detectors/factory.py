@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 
 import onnxruntime as ort
@@ -130,5 +131,5 @@ def build_detector(
             threads=None if per_session is None else n * per_session,
         )
         detector.open_sessions(n)
-    detector.choice = choice
+    detector.choice = replace(choice, sessions=n, threads=per_session)
     return detector
