@@ -371,7 +371,7 @@ def inference_limit(cfg: BenchConfig, cores: int, variant: tuple[str, str] | Non
     backend, precision = variant or (cfg.backend, cfg.precision)
     mc = model_config(cfg.model, backend, precision)
     src = open_source(cfg.source)
-    det = YoloOnnxDetector(cfg.model, intra_op_threads=1)
+    det = build_detector(mc, sessions=1, threads=1)  # letterboxes as every layout does
     try:
         tensors = [det.preprocess(f.image)[0] for _, f in zip(range(LIMIT_TENSORS), src, strict=False)]
     finally:
