@@ -34,7 +34,7 @@ REFERENCE = ("onnxruntime", "fp32")
 
 _STARTUP = textwrap.dedent(
     """
-    import json, resource, sys, time
+    import json, sys, time
     t0 = time.perf_counter()
     from vtrack.config import ModelConfig
     from vtrack.detectors.factory import build_detector
@@ -43,8 +43,11 @@ _STARTUP = textwrap.dedent(
     t2 = time.perf_counter()
     det.warmup()
     t3 = time.perf_counter()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "warmup_s": t3 - t2, "peak_rss_mb": rss}))
+    # VmHWM, not ru_maxrss: on Linux ru_maxrss survives exec and would be the forking parent's
+    status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+    mb = {k: int(status[k].split()[0]) / 1024 for k in ("VmHWM", "VmRSS")}
+    print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "warmup_s": t3 - t2,
+                      "peak_rss_mb": mb["VmHWM"], "rss_mb": mb["VmRSS"]}))
     """
 )
 
@@ -70,6 +73,7 @@ def main() -> None:
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--limit-frames", type=int, default=60)
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--startup-only", action="store_true", help="only the start-up and memory figures")
     args = p.parse_args()
     tune_malloc()
     cores = available_cores()
@@ -82,7 +86,7 @@ def main() -> None:
         variants.append(("openvino", "int8", args.int8))
     rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="vtrack-backends-") as tmp:
-        for rep in range(args.repeat):
+        for rep in range(0 if args.startup_only else args.repeat):
             this: dict[str, Any] = {}
             for backend, precision, model in variants:
                 cfg = BenchConfig(
@@ -116,6 +120,9 @@ def main() -> None:
             }
             print(f"start-up {key}: {starts[key]}", flush=True)
     summary = {}
+    if not rounds:
+        print(json.dumps(starts, indent=1))
+        return
     metrics = ("b_ratio", "e_ratio", "b_over_e", "b_fps", "b_cpu_ratio")
     for key in rounds[0]:
         col = {m: [r[key][m] for r in rounds] for m in metrics}

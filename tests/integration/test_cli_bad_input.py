@@ -71,10 +71,26 @@ def test_missing_model(clip: Path, tmp_path: Path) -> None:
         (["--conf", "1.5"], "conf"),
         (["--stride", "0"], "stride"),
         (["--start-time", "yesterday"], "start-time"),
+        (["--backend", "tensorflow"], "model.backend"),
+        (["--precision", "int4"], "model.precision"),
+        (["--backend", "onnxruntime", "--precision", "bf16"], "bf16 runs on OpenVINO"),
+        (["--precision", "int8"], "vtrack export"),  # no int8 model made yet
     ],
 )
 def test_bad_flags(model: Path, clip: Path, tmp_path: Path, args: list[str], needle: str) -> None:
     assert_clean_error(vtrack("run", clip, "--model", model, "--out", tmp_path / "o", *args), needle)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--int8"], "--int8 needs --calib"),
+        ([], "already onnx"),
+        (["--calib", "x.mp4"], "--calib goes with --int8"),
+    ],
+)
+def test_bad_export_flags(model: Path, tmp_path: Path, args: list[str], needle: str) -> None:
+    assert_clean_error(vtrack("export", model, "--out", tmp_path, *args), needle)
 
 
 def test_bad_config(clip: Path, tmp_path: Path) -> None:
