@@ -43,10 +43,10 @@ def load_detector(
 
     Args:
         model: the model settings.
-        parallel: open the sessions :func:`plan_inference` chooses for the pipelined file runner
-            (several frames in flight); otherwise ONNX Runtime keeps one session that every stream's
-            thread calls (a live service shares one detector) and OpenVINO the planned streams
-            (:func:`vtrack.detectors.factory.build_detector`).
+        parallel: open the sessions :func:`~vtrack.stream.runner.plan_inference` chooses for the
+            pipelined file runner (several frames in flight); otherwise ONNX Runtime keeps one session
+            that every stream's thread calls (a live service shares one detector) and OpenVINO the
+            planned streams (:func:`vtrack.detectors.factory.build_detector`).
         classes: class names to detect (case-insensitive); ``None``: every class. The classes in
             ``blur`` are detected too.
         blur: class names pixelated later; validated here (a typo fails before any frame).
