@@ -441,6 +441,13 @@ from vtrack.cli_bench import bench_command  # noqa: E402
 app.command("bench")(bench_command)
 
 
+from vtrack.cli_subclasses import crops_command, export_embedder_command, learn_command  # noqa: E402
+
+app.command("crops")(crops_command)
+app.command("learn")(learn_command)
+app.command("export-embedder")(export_embedder_command)
+
+
 from vtrack.docs_gen import docs_config_command  # noqa: E402
 
 app.command("docs-config")(docs_config_command)
