@@ -34,6 +34,8 @@ DEFAULT_MIN_GAP = 10
 MIN_QUALITY = 0.05
 """Crops scoring below this are never kept."""
 JPEG_QUALITY = 90
+MAX_SIDE_PX = 224
+"""Saved crops are shrunk to this longest side (the embedder's input size: it sees no more)."""
 MAX_TRACK_AGE_FRAMES = 150
 """A track unseen this long is done: its crops are written and its state dropped."""
 
@@ -150,7 +152,7 @@ class CropCollector:
             if q <= worst.quality:
                 return
             t.kept.remove(worst)
-        t.kept.append(_Kept(frame, q, c.copy()))
+        t.kept.append(_Kept(frame, q, _shrink(c)))
 
     def _flush(self, done: Callable[[_TrackCrops], bool]) -> None:
         for tid in [tid for tid, t in self._tracks.items() if done(t)]:
@@ -166,3 +168,13 @@ class CropCollector:
                 if not ok:
                     raise ExportError(f"cannot write crop {path}")
                 self.written.append(path)
+
+
+def _shrink(image: np.ndarray) -> np.ndarray:
+    """A copy of ``image`` ``(h, w, 3)`` with its longest side at most ``MAX_SIDE_PX``."""
+    h, w = image.shape[:2]
+    scale = MAX_SIDE_PX / max(h, w)
+    if scale >= 1:
+        return image.copy()
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
