@@ -123,13 +123,14 @@ def learn_command(
     """Embed every labelled crop into a .vtc file; print per-label counts and leave-one-track-out accuracy."""
     from vtrack.cli import _setup_logging
     from vtrack.subclasses.embedder import CropEmbedder, resolve_embedder
-    from vtrack.subclasses.learn import learn, read_parent
+    from vtrack.subclasses.learn import labelled_files, learn, read_parent
 
     _setup_logging(verbose, False)
     try:
         if not folder.is_dir():
             raise ConfigError(f"examples folder not found: {folder}")
-        read_parent(folder, parent)  # fail before loading the embedder
+        labelled_files(folder)  # fail on a bad folder before loading the embedder
+        read_parent(folder, parent)
         model, report = learn(
             folder, CropEmbedder(resolve_embedder(embedder)), parent=parent, k=k, threshold=threshold
         )
