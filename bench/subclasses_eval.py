@@ -94,8 +94,15 @@ def overlaps(person: np.ndarray, bikes: np.ndarray) -> np.ndarray:
     return (inter / np.maximum(area[None, :], 1e-9) >= RULE_OVERLAP).any(axis=1)
 
 
-def run_clip(args: argparse.Namespace, name: str, source: str, held: SubclassModel, full: SubclassModel,
-             embedder: CropEmbedder, line: str | None) -> dict:
+def run_clip(
+    args: argparse.Namespace,
+    name: str,
+    source: str,
+    held: SubclassModel,
+    full: SubclassModel,
+    embedder: CropEmbedder,
+    line: str | None,
+) -> dict:
     parent = held.parent
     det = YoloOnnxDetector(args.model, conf=CONF)
     keep = [parent] + ([args.compare] if args.compare else [])
@@ -146,6 +153,7 @@ def run_clip(args: argparse.Namespace, name: str, source: str, held: SubclassMod
         "ms_per_frame_detect_track": 1000 * t_base / max(frames, 1),
         "ms_per_frame_stage": 1000 * t_stage / max(frames, 1),
         "ms_per_track": stage.ms_per_track,
+        "cpu_ms_per_track": stage.cpu_ms_per_track,
         "tracks_labelled": stage.tracks_labelled,
         "crops": stage.crops,
         "counts": {k: c.counts for k, c in counters.items()},
@@ -180,19 +188,22 @@ def main() -> None:
         r = run_clip(args, name, source, held, full, embedder, lines.get(name))
         truth_c = gt.get(name, {})
         scored = [t for t in r["labels"] if t in truth_c]
-        acc = lambda pred: sum(pred(t) == truth_c[t] for t in scored) / max(len(scored), 1)  # noqa: E731
+
+        def acc(pred: dict[int, str], scored: list[int] = scored, truth_c: dict[int, str] = truth_c) -> float:
+            return sum(pred[t] == truth_c[t] for t in scored) / max(len(scored), 1)
+
         res = {
             "tracks": len(r["labels"]),
             "tracks_with_truth": len(scored),
             "truth": dict(Counter(truth_c[t] for t in scored)),
-            "subclasses": acc(lambda t: r["labels"][t]),
+            "subclasses": acc(r["labels"]),
             "unknown": sum(r["labels"][t] == UNKNOWN for t in scored),
-            "parent_only": acc(lambda t: majority),
+            "parent_only": acc(dict.fromkeys(scored, majority)),
             "predicted": dict(Counter(r["labels"][t] for t in scored)),
             **{k: v for k, v in r.items() if k not in ("labels", "rule")},
         }
         if args.compare:
-            res["rule"] = acc(lambda t: r["rule"][t])
+            res["rule"] = acc(r["rule"])
         res["errors"] = {t: (truth_c[t], r["labels"][t]) for t in scored if r["labels"][t] != truth_c[t]}
         report[name] = res
         print(json.dumps({name: res}, indent=1, default=str), flush=True)

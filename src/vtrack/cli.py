@@ -222,6 +222,11 @@ def run(
     tz: Annotated[
         str | None, typer.Option("--tz", help="IANA time zone of this stream's buckets (default: UTC).")
     ] = None,
+    subclasses: Annotated[
+        str | None,
+        typer.Option("--subclasses", help="A .vtc file from `vtrack learn`: count its parent class as "
+                     "CLASS:LABEL, e.g. person:cyclist (--classes may name person:cyclist)."),
+    ] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, errors only.")] = False,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
@@ -250,6 +255,7 @@ def run(
             "store": store,
             "run_id": run_id,
             "timezone": tz,
+            "subclasses": subclasses,
         }
         cfg = build_run_config(config, overrides)
         _run(cfg, quiet=quiet)

@@ -257,6 +257,12 @@ class RunConfig(_Strict):
     classes: list[str] | None = Field(
         None, description="Class names to detect, track and count (e.g. [bicycle, person]); default: all."
     )
+    subclasses: str | None = Field(
+        None,
+        description="A .vtc file made by `vtrack learn`: tracks of its parent class are labelled by their "
+        "nearest examples and counted as CLASS:LABEL (e.g. person:cyclist). The embedder is read from "
+        "$VTRACK_EMBEDDER, else the cache (`vtrack export-embedder`). Default: none.",
+    )
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     counting: CountingConfig = Field(default_factory=CountingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)

@@ -28,7 +28,11 @@ def vtrack(*args: str | Path, env_embedder: Path | None = None) -> subprocess.Co
         env["VTRACK_EMBEDDER"] = str(env_embedder)
     return subprocess.run(
         [sys.executable, "-m", "vtrack.cli", *map(str, args)],
-        capture_output=True, text=True, timeout=300, check=False, env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
     )
 
 
@@ -69,8 +73,10 @@ def _images(folder: Path, n: int) -> None:
         (lambda p: p.mkdir(), ["no label folders with images"]),
         (lambda p: _images(p / "unsorted", 4), ["outside label folders"]),
         (lambda p: (_images(p / "cyclist", 4), (p / "parent.txt").write_text("person")), ["only one label"]),
-        (lambda p: (_images(p / "a", 4), _images(p / "b", 1), (p / "parent.txt").write_text("person")),
-         ["at least 3", "'b' has 1"]),
+        (
+            lambda p: (_images(p / "a", 4), _images(p / "b", 1), (p / "parent.txt").write_text("person")),
+            ["at least 3", "'b' has 1"],
+        ),
         (lambda p: (_images(p / "a", 3), _images(p / "b", 3)), ["no parent class"]),
     ],
 )
@@ -103,12 +109,16 @@ def test_vtc_for_another_parent_class_or_embedder(tmp_path: Path, embedder: Path
     onnx.save(graph, str(other))
     with pytest.raises(ConfigError, match="learned with embedder sha256"):
         open_stage(tmp_path / "cp.vtc", embedder=other)
-    assert open_stage(tmp_path / "cp.vtc", embedder=embedder, kept_classes=["person:cyclist"]).parent == "person"
+    assert (
+        open_stage(tmp_path / "cp.vtc", embedder=embedder, kept_classes=["person:cyclist"]).parent == "person"
+    )
 
 
 def test_crops_on_a_short_clip(tmp_path: Path, shared: Path) -> None:
     clip = shared / "media/video/mmtracking_demo_street_night_8frames.mp4"
-    r = vtrack("crops", clip, "--model", shared / "models/yolov8n.onnx", "--classes", "person", "--out", tmp_path)
+    r = vtrack(
+        "crops", clip, "--model", shared / "models/yolov8n.onnx", "--classes", "person", "--out", tmp_path
+    )
     assert r.returncode == 0, r.stderr
     crops = sorted((tmp_path / "unsorted").glob("*.jpg"))
     assert len(crops) >= 5 and (tmp_path / "parent.txt").read_text().strip() == "person"
