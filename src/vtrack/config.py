@@ -663,6 +663,11 @@ class StreamConfig(_Strict):
     classes: list[str] | None = Field(
         None, description="Class names to detect, track and count (e.g. [car, bicycle]); default: all."
     )
+    subclasses: str | None = Field(
+        None,
+        description="A .vtc file made by `vtrack learn`: this stream's tracks of its parent class are "
+        "counted as CLASS:LABEL (e.g. person:cyclist). Default: none.",
+    )
     counting: CountingConfig = Field(
         default_factory=CountingConfig,
         description="Lines, zones and counting rules, as in `vtrack run` (the keys of `counting:` may also "
