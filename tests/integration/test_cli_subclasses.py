@@ -150,3 +150,80 @@ def test_export_embedder_matches_the_shared_one(tmp_path: Path, embedder: Path) 
     a = ort.InferenceSession(str(tmp_path / "efficientnet_lite0.onnx")).run(["features"], {"images": x})[0]
     b = ort.InferenceSession(str(embedder)).run(["features"], {"images": x})[0]
     assert np.abs(a - b).max() < 1e-4
+
+
+@pytest.fixture(scope="module")
+def cyclists_vtc(tmp_path_factory: pytest.TempPathFactory, embedder: Path) -> Path:
+    out = tmp_path_factory.mktemp("vtc") / "cp.vtc"
+    assert vtrack("learn", EXAMPLES, "--out", out, env_embedder=embedder).returncode == 0
+    return out
+
+
+@pytest.mark.slow
+def test_run_tud_campus_counts_pedestrians_only(
+    tmp_path: Path, shared: Path, embedder: Path, cyclists_vtc: Path
+) -> None:
+    import json
+
+    r = vtrack(
+        "run",
+        shared / "mot/TUD-Campus/img1",
+        "--model",
+        shared / "models/yolov8n.onnx",
+        "--classes",
+        "person",
+        "--line",
+        "mid=0.5,0.2,0.5,1",
+        "--subclasses",
+        cyclists_vtc,
+        "--no-video",
+        "-o",
+        tmp_path,
+        "-q",
+        env_embedder=embedder,
+    )
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "summary.json").read_text())
+    per = s["lines"]["mid"]
+    assert set(per) == {"person:pedestrian"}, per  # no cyclist, no bare 'person' row
+    total = per["person:pedestrian"]["in"] + per["person:pedestrian"]["out"]
+    assert total >= 3 and s["subclasses"]["parent_totals"]["mid"] == per["person:pedestrian"]
+    events = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert events and {e["class"] for e in events} == {"person:pedestrian"}
+    assert "person:pedestrian" in (tmp_path / "counts.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--classes", "person:cyclist"], ["is a sub-class", "--subclasses"]),
+        (
+            ["--classes", "car", "--subclasses", "{vtc}"],
+            ["refines class 'person'", "--classes car leaves out"],
+        ),
+        (["--subclasses", "{missing}"], ["subclasses file not found"]),
+        (["--subclasses", "{notvtc}"], ["not a vtrack subclasses (.vtc) file"]),
+    ],
+)
+def test_run_bad_subclasses(
+    tmp_path: Path, shared: Path, embedder: Path, cyclists_vtc: Path, args: list[str], needles: list[str]
+) -> None:
+    (tmp_path / "not.vtc").write_text("hello")
+    subst = {
+        "{vtc}": str(cyclists_vtc),
+        "{missing}": str(tmp_path / "x.vtc"),
+        "{notvtc}": str(tmp_path / "not.vtc"),
+    }
+    args = [subst.get(a, a) for a in args]
+    r = vtrack(
+        "run",
+        shared / "mot/TUD-Campus/img1",
+        "--model",
+        shared / "models/yolov8n.onnx",
+        *args,
+        "--no-video",
+        "-o",
+        tmp_path / "out",
+        env_embedder=embedder,
+    )
+    assert_clean_error(r, *needles)
