@@ -227,3 +227,26 @@ def test_run_bad_subclasses(
         env_embedder=embedder,
     )
     assert_clean_error(r, *needles)
+
+
+@pytest.mark.slow
+def test_eval_reports_tracks_per_label(
+    tmp_path: Path, shared: Path, embedder: Path, cyclists_vtc: Path
+) -> None:
+    import json
+
+    r = vtrack(
+        "eval",
+        shared / "mot/TUD-Campus",
+        "--model",
+        shared / "models/yolov8n.onnx",
+        "--subclasses",
+        cyclists_vtc,
+        "--json",
+        tmp_path / "e.json",
+        env_embedder=embedder,
+    )
+    assert r.returncode == 0, r.stderr
+    per = json.loads((tmp_path / "e.json").read_text())["settings"]["subclasses"]["tracks"]["TUD-Campus"]
+    assert per.get("person:pedestrian", 0) >= 5 and "person:cyclist" not in per, per
+    assert "TUD-Campus: person:pedestrian=" in r.stdout

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import supervision as sv
 
 from vtrack.errors import ConfigError
 from vtrack.subclasses.embedder import CropEmbedder, resolve_embedder
@@ -130,3 +135,45 @@ def subclass_summary(
         "cpu_ms_per_track": round(stage.cpu_ms_per_track, 2),
         "parent_totals": totals,
     }
+
+
+def label_tracks(
+    per_frame: list[sv.Detections],
+    images: list[np.ndarray],
+    stage: SubclassStage,
+    *,
+    tracker: str,
+    fps: float,
+    lost_track_seconds: float,
+    tracker_params: dict[str, Any] | None = None,
+) -> dict[str, int]:
+    """Tracks per final label of one sequence (``vtrack eval --subclasses``).
+
+    Runs a fresh tracker (the same settings as the scored run, so the same tracks) and the stage over
+    the sequence, and counts each track under the class it had when last seen.
+
+    Args:
+        per_frame: detections of frames ``1..N``.
+        images: the BGR frames ``(H, W, 3)`` uint8, one per detections entry.
+        stage: the sub-class stage (reset first).
+        tracker: tracker name.
+        fps: frame rate reaching the tracker.
+        lost_track_seconds: lost-track buffer.
+        tracker_params: extra tracker keyword arguments.
+
+    Returns:
+        ``{class: number of tracks}``, e.g. ``{"person:pedestrian": 7}``.
+    """
+    from vtrack.trackers import make_tracker
+
+    stage.reset()
+    trk = make_tracker(tracker, fps=fps, lost_track_seconds=lost_track_seconds, **(tracker_params or {}))
+    last: dict[int, str] = {}
+    for k, (det, img) in enumerate(zip(per_frame, images, strict=True)):
+        out = stage.apply(img, trk.update(det, img), k)
+        if len(out) and out.tracker_id is not None and "class_name" in out.data:
+            names = np.asarray(out.data["class_name"]).tolist()
+            for tid, name in zip(out.tracker_id.tolist(), names, strict=True):
+                if tid > 0:
+                    last[int(tid)] = str(name)
+    return dict(sorted(Counter(last.values()).items()))
