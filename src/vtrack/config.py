@@ -668,6 +668,11 @@ class StreamConfig(_Strict):
         description="A .vtc file made by `vtrack learn`: this stream's tracks of its parent class are "
         "counted as CLASS:LABEL (e.g. person:cyclist). Default: none.",
     )
+    subclasses_examples: str | None = Field(
+        None,
+        description="Folder of labelled crops (one sub-folder per label) that the API's teaching routes "
+        "file crops into and learn again from, rewriting `subclasses`. Default: none (teaching off).",
+    )
     counting: CountingConfig = Field(
         default_factory=CountingConfig,
         description="Lines, zones and counting rules, as in `vtrack run` (the keys of `counting:` may also "

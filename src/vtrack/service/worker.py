@@ -58,6 +58,7 @@ from vtrack.service.outputs import StreamOutputs
 from vtrack.service.recorder import StreamRecorder
 from vtrack.service.view import LiveView
 from vtrack.subclasses.runtime import counted_classes, detector_classes, open_stage
+from vtrack.subclasses.stage import SubclassStage
 from vtrack.types import Frame, FrameResult
 
 log = logging.getLogger(__name__)
@@ -265,6 +266,11 @@ class StreamWorker:
         self._count_classes = counted_classes(cfg.classes, self._subclasses, self._classes)
         self._blur = canonical_classes(detector, cfg.privacy.blur) or []
         self.view = LiveView(self._stop, self._blur)
+
+    @property
+    def subclasses(self) -> SubclassStage | None:
+        """The stream's sub-class stage (``subclasses:``), or ``None``."""
+        return self._subclasses
 
     # ------------------------------------------------------------------ life cycle
     def start(self) -> None:

@@ -16,11 +16,14 @@ keeps the detector's class for every row, so parent totals stay computable.
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
+import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import supervision as sv
 
@@ -43,6 +46,29 @@ DEFAULT_MAX_TRACK_AGE_FRAMES = 300
 """A track unseen for this many frames is forgotten (as :class:`vtrack.analytics.lines.LineCounter`)."""
 CUT_WAIT_FRAMES = 15
 """After this many frames without a clean view, a crop cut by the frame edge is taken anyway."""
+RECENT_CROPS = 32
+"""Recent crops kept for teaching from ``vtrack serve``'s page (bounded ring)."""
+TEACH_SIDE_PX = 224
+"""Kept crops are shrunk to this longest side."""
+
+
+@dataclass(frozen=True, slots=True)
+class TeachCrop:
+    """A recent crop of a track, offered for teaching.
+
+    Attributes:
+        id: unique per stage.
+        track_id: the track it was cut from.
+        frame: the frame index.
+        label: the track's label right after this crop was embedded.
+        image: BGR ``(h, w, 3)`` uint8, longest side at most ``TEACH_SIDE_PX``.
+    """
+
+    id: int
+    track_id: int
+    frame: int
+    label: str
+    image: np.ndarray
 
 
 def sublabel(parent: str, label: str) -> str:
@@ -117,6 +143,9 @@ class SubclassStage:
         self.max_track_age_frames = int(max_track_age_frames)
         self.context = float(context)
         self._tracks: OrderedDict[int, _Track] = OrderedDict()
+        self._recent: deque[TeachCrop] = deque(maxlen=RECENT_CROPS)
+        self._recent_lock = threading.Lock()  # read by the HTTP thread, appended once per embedded batch
+        self._crop_ids = itertools.count(1)
         self.seconds = 0.0
         self.cpu_seconds = 0.0
         self.crops = 0
@@ -166,6 +195,24 @@ class SubclassStage:
     def forget(self, track_id: int) -> None:
         """Drop a track's state (it left)."""
         self._tracks.pop(int(track_id), None)
+
+    def recent_crops(self) -> list[TeachCrop]:
+        """The last ``RECENT_CROPS`` crops embedded, oldest first (safe from another thread)."""
+        with self._recent_lock:
+            return list(self._recent)
+
+    def set_model(self, model: SubclassModel) -> None:
+        """Use a newly learned model from the next frame on (labels already fixed stay).
+
+        Raises:
+            ConfigError: another embedder or another parent class.
+        """
+        model.check_compatible(embedder_sha256=self.embedder.sha256)
+        if model.parent != self.parent:
+            raise ConfigError(
+                f"the new model refines {model.parent!r}, this stream's refines {self.parent!r}"
+            )
+        self.model = model
 
     def label_of(self, track_id: int) -> str | None:
         """Current label of a track (``None`` when unknown to the stage)."""
@@ -232,9 +279,23 @@ class SubclassStage:
             mean = t.total / max(float(np.linalg.norm(t.total)), 1e-12)
             vote = self.model.vote(mean)
             t.label, t.distance = vote.label, vote.distance
+            self._keep(int(tids[chosen[i]]), frame_index, t.label, crops[i])
         self.crops += len(keep)
         self.seconds += time.perf_counter() - start
         self.cpu_seconds += time.thread_time() - cpu_start
+
+    def _keep(self, track_id: int, frame_index: int, label: str, image: np.ndarray) -> None:
+        h, w = image.shape[:2]
+        scale = TEACH_SIDE_PX / max(h, w)
+        small = (
+            cv2.resize(
+                image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+            )
+            if scale < 1
+            else image.copy()
+        )
+        with self._recent_lock:
+            self._recent.append(TeachCrop(next(self._crop_ids), track_id, frame_index, label, small))
 
     def _expire(self, frame_index: int) -> None:
         while self._tracks:
