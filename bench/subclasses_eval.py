@@ -19,9 +19,14 @@ counted on that clip with the model learned from ALL examples (what a user would
 held-out one. Cost: the stage's milliseconds per labelled track and per frame, beside the detector +
 tracker time per frame measured in the same process (end-to-end FPS with and without the stage).
 
+``--examples`` is a folder of labelled crops or an example set's ``manifest.csv``: the crops are then cut
+from ``--shared`` (default ``$VTRACK_SHARED`` or ``../shared``) into a temporary folder (the repository
+ships no pixels, see docs/subclasses.md).
+
 Run (about 2 minutes per 300 frames of 720p on 2 shared cores)::
 
-    PYTHONPATH=src python bench/subclasses_eval.py --examples examples/subclasses/cyclist-pedestrian \\
+    PYTHONPATH=src python bench/subclasses_eval.py \\
+        --examples examples/subclasses/cyclist-pedestrian/manifest.csv \\
         --model ../shared/models/yolov8n.onnx --embedder ../shared/models/efficientnet_lite0.onnx \\
         --clip bicycle_tracking_sample=../shared/media/video/bicycle_tracking_sample.mp4 \\
         --line bicycle_tracking_sample=road=0.3,0.35,0.3,0.9 --compare bicycle --json out.json
@@ -47,6 +52,7 @@ from vtrack.detectors.onnx_yolo import YoloOnnxDetector
 from vtrack.geometry import parse_line_spec
 from vtrack.stream.sources import open_source
 from vtrack.subclasses.embedder import CropEmbedder
+from vtrack.subclasses.examples import build, default_shared
 from vtrack.subclasses.learn import learn
 from vtrack.subclasses.model import UNKNOWN, SubclassModel
 from vtrack.subclasses.stage import SubclassStage
@@ -168,7 +174,8 @@ def _copy(d: sv.Detections) -> sv.Detections:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--examples", type=Path, required=True)
+    ap.add_argument("--examples", type=Path, required=True, help="folder of labelled crops or manifest.csv")
+    ap.add_argument("--shared", type=Path, default=None, help="assets for a manifest (default: ../shared)")
     ap.add_argument("--model", required=True)
     ap.add_argument("--embedder", required=True)
     ap.add_argument("--clip", action="append", required=True, help="NAME=SOURCE")
@@ -176,6 +183,10 @@ def main() -> None:
     ap.add_argument("--compare", default=None, help="class counted beside (bicycle); also enables the rule")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    if args.examples.suffix == ".csv":
+        built = Path(tempfile.mkdtemp(prefix="vtrack-examples-"))
+        build(args.examples, built, args.shared or default_shared())
+        args.examples = built
     embedder = CropEmbedder(args.embedder)
     gt = truth(args.examples)
     full = learn_without(args.examples, None, embedder)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -11,13 +12,14 @@ import numpy as np
 import pytest
 
 from vtrack.errors import ConfigError
+from vtrack.subclasses.examples import read_manifest
 from vtrack.subclasses.model import SubclassModel
 from vtrack.subclasses.runtime import open_stage
 
 pytestmark = pytest.mark.assets
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / "examples/subclasses/cyclist-pedestrian"
+CYCLIST_PEDESTRIAN = "cyclist-pedestrian"
 
 
 def vtrack(*args: str | Path, env_embedder: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -50,8 +52,35 @@ def embedder(shared: Path) -> Path:
     return shared / "models/efficientnet_lite0.onnx"
 
 
-def test_learn_the_example_set(tmp_path: Path, embedder: Path) -> None:
-    r = vtrack("learn", EXAMPLES, "--out", tmp_path / "cp.vtc", env_embedder=embedder)
+@pytest.fixture(scope="module")
+def examples(subclass_examples: Callable[[str], Path]) -> Path:
+    """The cyclist/pedestrian crops, cut from ../shared by their manifest."""
+    return subclass_examples(CYCLIST_PEDESTRIAN)
+
+
+@pytest.mark.parametrize("name", ["cyclist-pedestrian", "car-van"])
+def test_examples_build_from_their_manifest(name: str, subclass_examples: Callable[[str], Path]) -> None:
+    kept = REPO / "examples/subclasses" / name
+    rows = read_manifest(kept / "manifest.csv")
+    folder = subclass_examples(name)
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.glob("*/*.jpg"))
+    assert files == sorted(f"{r.label}/{r.file}.jpg" for r in rows)
+    assert (folder / "parent.txt").read_text() == (kept / "parent.txt").read_text()
+    assert all(max(cv2.imread(str(folder / f)).shape[:2]) <= 224 for f in files)
+
+
+def test_examples_build_without_the_footage(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "vtrack.subclasses.examples", "build",
+         REPO / "examples/subclasses/car-van/manifest.csv", tmp_path / "out", "--shared", tmp_path],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "not found under" in r.stderr and "--shared" in r.stderr
+
+
+def test_learn_the_example_set(tmp_path: Path, embedder: Path, examples: Path) -> None:
+    r = vtrack("learn", examples, "--out", tmp_path / "cp.vtc", env_embedder=embedder)
     assert r.returncode == 0, r.stderr
     text = " ".join(r.stdout.split())
     assert "person:cyclist" in text and "person:pedestrian" in text and "accuracy" in text
@@ -86,18 +115,18 @@ def test_learn_bad_folders(tmp_path: Path, embedder: Path, setup, needles: list[
     assert_clean_error(vtrack("learn", folder, "--out", tmp_path / "x.vtc", env_embedder=embedder), *needles)
 
 
-def test_learn_with_a_detector_as_embedder(tmp_path: Path, shared: Path) -> None:
-    r = vtrack("learn", EXAMPLES, "--out", tmp_path / "x.vtc", "--embedder", shared / "models/yolov8n.onnx")
+def test_learn_with_a_detector_as_embedder(tmp_path: Path, shared: Path, examples: Path) -> None:
+    r = vtrack("learn", examples, "--out", tmp_path / "x.vtc", "--embedder", shared / "models/yolov8n.onnx")
     assert_clean_error(r, "is not an EfficientNet-Lite0 embedder")
 
 
-def test_learn_without_an_embedder(tmp_path: Path) -> None:
-    r = vtrack("learn", EXAMPLES, "--out", tmp_path / "x.vtc", env_embedder=tmp_path / "none.onnx")
+def test_learn_without_an_embedder(tmp_path: Path, examples: Path) -> None:
+    r = vtrack("learn", examples, "--out", tmp_path / "x.vtc", env_embedder=tmp_path / "none.onnx")
     assert_clean_error(r, "embedder not found", "vtrack export-embedder")
 
 
-def test_vtc_for_another_parent_class_or_embedder(tmp_path: Path, embedder: Path) -> None:
-    assert vtrack("learn", EXAMPLES, "--out", tmp_path / "cp.vtc", env_embedder=embedder).returncode == 0
+def test_vtc_for_another_parent_class_or_embedder(tmp_path: Path, embedder: Path, examples: Path) -> None:
+    assert vtrack("learn", examples, "--out", tmp_path / "cp.vtc", env_embedder=embedder).returncode == 0
     with pytest.raises(ConfigError, match="refines class 'person', which this run does not detect"):
         open_stage(tmp_path / "cp.vtc", embedder=embedder, detector_classes={"car", "truck"})
     with pytest.raises(ConfigError, match="--classes car leaves out"):
@@ -153,9 +182,9 @@ def test_export_embedder_matches_the_shared_one(tmp_path: Path, embedder: Path) 
 
 
 @pytest.fixture(scope="module")
-def cyclists_vtc(tmp_path_factory: pytest.TempPathFactory, embedder: Path) -> Path:
+def cyclists_vtc(tmp_path_factory: pytest.TempPathFactory, embedder: Path, examples: Path) -> Path:
     out = tmp_path_factory.mktemp("vtc") / "cp.vtc"
-    assert vtrack("learn", EXAMPLES, "--out", out, env_embedder=embedder).returncode == 0
+    assert vtrack("learn", examples, "--out", out, env_embedder=embedder).returncode == 0
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,15 +19,14 @@ from vtrack.subclasses.learn import learn
 
 pytestmark = [pytest.mark.assets, pytest.mark.slow]
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples/subclasses/cyclist-pedestrian"
 
 
 def test_live_worker_with_subclasses_counts_what_run_counts(
-    shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, subclass_examples: Callable[[str], Path]
 ) -> None:
     embedder = shared / "models/efficientnet_lite0.onnx"
     monkeypatch.setenv("VTRACK_EMBEDDER", str(embedder))
-    vtc = learn(EXAMPLES, CropEmbedder(embedder))[0].save(tmp_path / "cp.vtc")
+    vtc = learn(subclass_examples("cyclist-pedestrian"), CropEmbedder(embedder))[0].save(tmp_path / "cp.vtc")
     model = str(shared / "models/yolov8n.onnx")
     cfg = RunConfig(source=str(shared / SEQ), classes=["person"], subclasses=str(vtc))
     cfg.model.path = model
