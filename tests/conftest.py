@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,27 @@ def shared() -> Path:
             pytest.fail(msg + "; VTRACK_REQUIRE_ASSETS=1 makes this a failure")
         pytest.skip(msg)
     return root
+
+
+@pytest.fixture(scope="session")
+def subclass_examples(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``subclass_examples("cyclist-pedestrian")``: that example set's crops, cut once per session.
+
+    The repository ships only ``examples/subclasses/<set>/manifest.csv`` and ``parent.txt`` (the
+    footage may not be redistributed); the crops are cut from ``shared`` into a temporary folder.
+    """
+    from vtrack.subclasses.examples import build
+
+    built: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in built:
+            out = tmp_path_factory.mktemp(f"examples-{name}")
+            build(REPO_ROOT / "examples/subclasses" / name / "manifest.csv", out, shared)
+            built[name] = out
+        return built[name]
+
+    return get
 
 
 def require_module(name: str):

@@ -222,6 +222,11 @@ def run(
     tz: Annotated[
         str | None, typer.Option("--tz", help="IANA time zone of this stream's buckets (default: UTC).")
     ] = None,
+    subclasses: Annotated[
+        str | None,
+        typer.Option("--subclasses", help="A .vtc file from `vtrack learn`: count its parent class as "
+                     "CLASS:LABEL, e.g. person:cyclist (--classes may name person:cyclist)."),
+    ] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, errors only.")] = False,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
@@ -250,6 +255,7 @@ def run(
             "store": store,
             "run_id": run_id,
             "timezone": tz,
+            "subclasses": subclasses,
         }
         cfg = build_run_config(config, overrides)
         _run(cfg, quiet=quiet)
@@ -439,6 +445,13 @@ app.command("serve")(serve_command)
 from vtrack.cli_bench import bench_command  # noqa: E402
 
 app.command("bench")(bench_command)
+
+
+from vtrack.cli_subclasses import crops_command, export_embedder_command, learn_command  # noqa: E402
+
+app.command("crops")(crops_command)
+app.command("learn")(learn_command)
+app.command("export-embedder")(export_embedder_command)
 
 
 from vtrack.docs_gen import docs_config_command  # noqa: E402

@@ -131,6 +131,11 @@ def batch(
     tz: Annotated[
         str | None, typer.Option("--tz", help="IANA time zone of the videos' buckets (default: UTC).")
     ] = None,
+    subclasses: Annotated[
+        str | None,
+        typer.Option("--subclasses", help="A .vtc file from `vtrack learn`: count its parent class as "
+                     "CLASS:LABEL in every video (photo folders are not tracked: not applied there)."),
+    ] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, errors only.")] = False,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
@@ -151,6 +156,7 @@ def batch(
             "model.backend": backend,
             "model.precision": precision,
             "classes": _split_classes(classes),
+            "subclasses": subclasses,
             "counting.lines": [lc.model_dump() for lc in lines_from_flags(line)] if line else None,
             "tracker.type": tracker,
             "stride": stride,

@@ -123,6 +123,11 @@ def eval_command(
         list[str] | None,
         typer.Option("--param", "-p", help="Tracker parameter KEY=VALUE (e.g. min_iou=0.3); repeatable."),
     ] = None,
+    subclasses: Annotated[
+        Path | None,
+        typer.Option("--subclasses", help="A .vtc file from `vtrack learn`: also report the tracks of each "
+                     "sequence per label (e.g. person:pedestrian=7); scores are unchanged."),
+    ] = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the results as JSON here.")
     ] = None,
@@ -148,6 +153,7 @@ def eval_command(
             precision=precision,
             lost_track_seconds=lost_track_seconds,
             params=parse_params(param),
+            subclasses=subclasses,
         )
         if json_out is not None:
             try:
@@ -167,6 +173,8 @@ def eval_command(
             + (f" ({s.get('model')})" if s["detections"] == "own" else "")
         )
         out.print(report_table(report, title=title))
+        for seq, per in report.settings.get("subclasses", {}).get("tracks", {}).items():
+            out.print(f"{seq}: " + ", ".join(f"{c}={n}" for c, n in per.items()), highlight=False)
         if json_out is not None:
             out.print(f"wrote {json_out}", highlight=False)
 
@@ -186,6 +194,7 @@ def _evaluate(
     params: dict[str, Any],
     backend: str | None = None,
     precision: str | None = None,
+    subclasses: Path | None = None,
 ) -> EvalReport:
     if tracks is not None or gt is not None:
         if tracks is None or gt is None:
@@ -200,6 +209,10 @@ def _evaluate(
     if not 0.0 <= conf < 1.0:
         raise ConfigError(f"--conf must be in [0, 1), got {conf}")
     names = [c.strip() for c in classes.split(",") if c.strip()]
+    if subclasses is not None:  # person:cyclist → the detector's person
+        from vtrack.subclasses.runtime import detector_classes
+
+        names = detector_classes(names, subclasses=True) or []
     seqs = find_sequences(sequences)
     evaluator = Evaluator(
         detections="own" if detections == "own" else "public",
@@ -211,9 +224,27 @@ def _evaluate(
             {"model": model, "classes": names, "conf": conf, "imgsz": imgsz} if detections == "own" else {}
         ),
     )
-    return evaluator.evaluate(
+    stage = None
+    if subclasses is not None:
+        from vtrack.subclasses.runtime import open_stage
+
+        stage = open_stage(subclasses, kept_classes=names or None)
+    report = evaluator.evaluate(
         seqs, tracker=tracker, lost_track_seconds=lost_track_seconds, tracker_params=params
     )
+    if stage is not None:
+        from vtrack.evaluation import _read_images
+        from vtrack.subclasses.runtime import label_tracks
+
+        per_seq = {
+            seq.name: label_tracks(
+                evaluator.detections_for(seq)[0], _read_images(seq), stage, tracker=tracker, fps=seq.fps,
+                lost_track_seconds=lost_track_seconds, tracker_params=params,
+            )
+            for seq in seqs
+        }
+        report.settings["subclasses"] = {"file": str(subclasses), "tracks": per_seq}
+    return report
 
 
 # ---------------------------------------------------------------------------------------- eval-counts

@@ -257,6 +257,12 @@ class RunConfig(_Strict):
     classes: list[str] | None = Field(
         None, description="Class names to detect, track and count (e.g. [bicycle, person]); default: all."
     )
+    subclasses: str | None = Field(
+        None,
+        description="A .vtc file made by `vtrack learn`: tracks of its parent class are labelled by their "
+        "nearest examples and counted as CLASS:LABEL (e.g. person:cyclist). The embedder is read from "
+        "$VTRACK_EMBEDDER, else the cache (`vtrack export-embedder`). Default: none.",
+    )
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     counting: CountingConfig = Field(default_factory=CountingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
@@ -656,6 +662,16 @@ class StreamConfig(_Strict):
     loop: bool = Field(False, description="Play a video file again from the start when it ends (demos).")
     classes: list[str] | None = Field(
         None, description="Class names to detect, track and count (e.g. [car, bicycle]); default: all."
+    )
+    subclasses: str | None = Field(
+        None,
+        description="A .vtc file made by `vtrack learn`: this stream's tracks of its parent class are "
+        "counted as CLASS:LABEL (e.g. person:cyclist). Default: none.",
+    )
+    subclasses_examples: str | None = Field(
+        None,
+        description="Folder of labelled crops (one sub-folder per label) that the API's teaching routes "
+        "file crops into and learn again from, rewriting `subclasses`. Default: none (teaching off).",
     )
     counting: CountingConfig = Field(
         default_factory=CountingConfig,

@@ -36,6 +36,7 @@ from vtrack.pipeline.compose import build_step, canonical_classes, carries, load
 from vtrack.stream.base import Source
 from vtrack.stream.runner import Pipeline, RunStats, ms_per_frame
 from vtrack.stream.sources import open_source, probe_start_time
+from vtrack.subclasses.runtime import counted_classes, detector_classes, open_stage, subclass_summary
 from vtrack.trackers import AutoTracker
 from vtrack.types import FrameResult
 
@@ -205,8 +206,16 @@ def run_job(
     """
     if not cfg.source:
         raise ConfigError("no source given: pass SOURCE or set 'source:' in the config")
-    detector = load_detector(cfg.model, parallel=True, classes=cfg.classes, blur=cfg.privacy.blur)
-    classes = canonical_classes(detector, cfg.classes)
+    detect_classes = detector_classes(cfg.classes, subclasses=cfg.subclasses is not None)
+    detector = load_detector(cfg.model, parallel=True, classes=detect_classes, blur=cfg.privacy.blur)
+    classes = canonical_classes(detector, detect_classes)
+    subclasses = (
+        open_stage(
+            cfg.subclasses, detector_classes=set(detector.class_names.values()), kept_classes=cfg.classes
+        )
+        if cfg.subclasses
+        else None
+    )
     blur = canonical_classes(detector, cfg.privacy.blur) or []
     if blur and not cfg.output.video:
         log.info("--blur has no effect: this run writes no images")
@@ -219,6 +228,7 @@ def run_job(
         step = build_step(
             cfg.tracker, cfg.counting, classes=classes, width=source.width, height=source.height,
             native_fps=source.native_fps, fps=source.fps, blur=blur, blur_in_place=True, carry=carry,
+            subclasses=subclasses, count_classes=counted_classes(cfg.classes, subclasses, classes),
         )
         counters = step.counters
         out_dir = Path(cfg.output.dir) if cfg.output.dir else default_out_dir(source)
@@ -249,6 +259,8 @@ def run_job(
         summary["detector"] = detector.choice.as_dict()
     summary["tracker"]["carried_frames"] = step.times.carried
     summary["processing"]["carry_ms_per_carried_frame"] = ms_per_frame(step.times.carry, step.times.carried)
+    if subclasses is not None:
+        summary["subclasses"] = subclass_summary(cfg.subclasses or "", subclasses, summary["lines"])
     if counters is not None and counters.zones is not None:
         summary["zones"] = zone_summary(cfg, counters.zone_totals)
     if decode_errors:

@@ -44,6 +44,7 @@ from vtrack.exporters.privacy import blur_regions
 from vtrack.pipeline.compose import canonical_classes, load_detector
 from vtrack.pipeline.step import keep_classes
 from vtrack.stream.images import read_image
+from vtrack.subclasses.runtime import detector_classes
 from vtrack.types import Frame, FrameResult
 
 logger = logging.getLogger(__name__)
@@ -60,8 +61,15 @@ def make_detector(cfg: RunConfig, model_path: str | Path) -> YoloOnnxDetector:
         VtrackError: the model cannot be loaded or a class name is unknown (before any work).
     """
     return load_detector(
-        cfg.model.model_copy(update={"path": str(model_path)}), classes=cfg.classes, blur=cfg.privacy.blur
+        cfg.model.model_copy(update={"path": str(model_path)}),
+        classes=_photo_classes(cfg),
+        blur=cfg.privacy.blur,
     )
+
+
+def _photo_classes(cfg: RunConfig) -> list[str] | None:
+    """``--classes`` for photos: ``person:cyclist`` counts as ``person`` (photos are not tracked)."""
+    return detector_classes(cfg.classes, subclasses=cfg.subclasses is not None)
 
 
 def hf_detections(det: sv.Detections, width: int, height: int) -> list[dict[str, Any]]:
@@ -143,7 +151,7 @@ def process_photos(
     """
     t0 = time.perf_counter()
     detector = make_detector(cfg, model_path)
-    classes = canonical_classes(detector, cfg.classes)
+    classes = canonical_classes(detector, _photo_classes(cfg))
     blur = (canonical_classes(detector, cfg.privacy.blur) or []) if annotate else []
     out_dir.mkdir(parents=True, exist_ok=True)
     annotator = (
@@ -190,7 +198,7 @@ def process_photos(
             totals.update(cnt)
             if on_image is not None:
                 on_image()
-    atomic_write_text(out_dir / "counts.csv", render_counts_csv(rows, cfg.classes))
+    atomic_write_text(out_dir / "counts.csv", render_counts_csv(rows, _photo_classes(cfg)))
     wall = time.perf_counter() - t0
     summary: dict[str, Any] = {
         "source": str(images[0].parent) if images else "",

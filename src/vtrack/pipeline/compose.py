@@ -24,6 +24,7 @@ from vtrack.detectors.factory import build_detector
 from vtrack.detectors.onnx_yolo import TENSORRT, YoloOnnxDetector, select_providers, trt_shape_profile
 from vtrack.geometry import Line, Polygon
 from vtrack.pipeline.step import FrameStep
+from vtrack.subclasses.stage import SubclassStage
 from vtrack.trackers import make_tracker
 from vtrack.trackers.base import Tracker
 from vtrack.trackers.propagate import FlowPropagator
@@ -163,6 +164,8 @@ def build_step(
     blur: Sequence[str] = (),
     blur_in_place: bool = False,
     carry: bool = False,
+    subclasses: SubclassStage | None = None,
+    count_classes: Sequence[str] | None = None,
 ) -> FrameStep:
     """One stream's frame step: its tracker, its counters, its class gate and its privacy.
 
@@ -179,13 +182,17 @@ def build_step(
         blur_in_place: pixelate the frame itself (a run writing images) instead of handing the rows on.
         carry: the step is given every frame and carries the tracks over those without detections
             (:class:`~vtrack.trackers.propagate.FlowPropagator`): the tracker runs at ``native_fps``.
+        subclasses: the sub-class stage (``--subclasses``), run between tracking and counting.
+        count_classes: the classes the counters count, when they differ from ``classes`` (with
+            sub-classes: ``person:cyclist``; see :func:`vtrack.subclasses.runtime.counted_classes`).
     """
     if carry:
         fps = native_fps
     stride = max(1, math.ceil(native_fps / fps - 1e-9)) if fps > 0 else 1
     tracker = build_tracker(tracker_cfg, fps=fps)
     counters = build_counters(
-        counting, classes=classes, width=width, height=height, native_fps=native_fps, stride=stride,
+        counting, classes=count_classes if count_classes is not None else classes, width=width,
+        height=height, native_fps=native_fps, stride=stride,
         lost_track_seconds=tracker_cfg.lost_track_seconds,
     )
     propagator = FlowPropagator() if carry else None
@@ -194,4 +201,5 @@ def build_step(
     return FrameStep(
         tracker, counters, classes=classes, blur=blur, blur_in_place=blur_in_place, propagator=propagator,
         blur_propagator=blur_propagator,
+        subclasses=subclasses,
     )

@@ -6,6 +6,7 @@ call the same :class:`FrameStep`, so a change to tracking or counting is made on
     detections ─► privacy (pixelate, or keep the rows for the live view)
                ─► class gate (only the counted classes go on)
                ─► tracker.update
+               ─► sub-classes (optional: person → person:cyclist, vtrack.subclasses)
                ─► counters (line crossings, zone entries/exits, occupancy)
                ─► FrameResult (everything an exporter needs)
 
@@ -31,6 +32,7 @@ import supervision as sv
 
 from vtrack.analytics.composite import CounterSet
 from vtrack.exporters.privacy import blur_regions
+from vtrack.subclasses.stage import SubclassStage
 from vtrack.trackers.base import Tracker
 from vtrack.types import Frame, FrameResult
 
@@ -55,13 +57,15 @@ CARRIED_BLUR_MARGIN = 0.1
 class StepTimes:
     """Wall seconds the step spent tracking and counting (summed over the frames it was given).
 
-    ``carry`` is the tracking time of the frames without detections (included in ``track``).
+    ``carry`` is the tracking time of the frames without detections (included in ``track``);
+    ``subclasses`` the sub-class stage's time (included in ``track``).
     """
 
     track: float = 0.0
     count: float = 0.0
     carry: float = 0.0
     carried: int = 0
+    subclasses: float = 0.0
 
 
 class FrameStep:
@@ -82,6 +86,8 @@ class FrameStep:
             frames without detections too (a second propagator, keeping every row), so a carried
             frame is pixelated like a detected one: its boxes grown by :data:`CARRIED_BLUR_MARGIN`,
             whole boxes (a carried mask would sit where the object was).
+        subclasses: labels the tracks of one parent class (``--subclasses``) after tracking, before
+            counting (``person`` → ``person:cyclist``); a track's label is fixed once it crosses a line.
 
     Attributes:
         times: time spent tracking and counting.
@@ -97,10 +103,12 @@ class FrameStep:
         blur_in_place: bool = False,
         propagator: Propagator | None = None,
         blur_propagator: Propagator | None = None,
+        subclasses: SubclassStage | None = None,
     ) -> None:
         self.tracker = tracker
         self.propagator = propagator
         self.blur_propagator = blur_propagator if blur else None
+        self.subclasses = subclasses
         self.counters = counters
         self.classes = sorted(set(classes)) if classes else None
         self.blur = frozenset(blur)
@@ -146,10 +154,11 @@ class FrameStep:
                 blur_rows = detections
         detections = keep_classes(detections, self.classes)
         t0 = _time.perf_counter()
-        tracked = self._track(frame, detections, frame.pts if timestamp is None else timestamp)
+        index = frame.index if index is None else index
+        tracked = self._track(frame, detections, frame.pts if timestamp is None else timestamp, index)
         t1 = _time.perf_counter()
         result = FrameResult(frame=frame, detections=tracked, time=time, blur=blur_rows)
-        self._count(result, frame.index if index is None else index)
+        self._count(result, index)
         self.times.track += t1 - t0
         self.times.count += _time.perf_counter() - t1
         return result
@@ -174,15 +183,16 @@ class FrameStep:
         if self.propagator is None:
             raise TypeError("this frame step has no propagator: every frame needs detections")
         t0 = _time.perf_counter()
+        index = frame.index if index is None else index
         ts = frame.pts if timestamp is None else timestamp
         blur_rows = self._carry_blur(frame, ts)
-        tracked = self._track(frame, self.propagator.propagate(frame.image, ts), ts)
+        tracked = self._track(frame, self.propagator.propagate(frame.image, ts), ts, index)
         if blur_rows is not None and self.blur_in_place:
             blur_regions(frame.image, blur_rows, self.blur, copy=False)
             blur_rows = None
         t1 = _time.perf_counter()
         result = FrameResult(frame=frame, detections=tracked, time=time, detected=False, blur=blur_rows)
-        self._count(result, frame.index if index is None else index)
+        self._count(result, index)
         self.times.track += t1 - t0
         self.times.carry += t1 - t0
         self.times.carried += 1
@@ -207,10 +217,14 @@ class FrameStep:
             data={"class_name": np.asarray(rows.data["class_name"])},
         )
 
-    def _track(self, frame: Frame, detections: sv.Detections, timestamp: float) -> sv.Detections:
+    def _track(self, frame: Frame, detections: sv.Detections, timestamp: float, index: int) -> sv.Detections:
         tracked = self.tracker.update(detections, frame.image, timestamp=timestamp)
         if self.propagator is not None:
-            self.propagator.observe(frame.image, tracked)
+            self.propagator.observe(frame.image, tracked)  # the detector's classes, not the labels
+        if self.subclasses is not None:
+            t0 = _time.perf_counter()
+            tracked = self.subclasses.apply(frame.image, tracked, index)
+            self.times.subclasses += _time.perf_counter() - t0
         return tracked
 
     def _count(self, result: FrameResult, index: int) -> None:
@@ -218,6 +232,9 @@ class FrameStep:
         if counters is None or result.time is None:
             return
         result.events = counters.update(result.detections, index, result.time)
+        if self.subclasses is not None:
+            for event in result.events:
+                self.subclasses.observe_crossing(event.track_id)
         if counters.zones is not None:
             result.zone_events = list(counters.last_zone_events)
             result.occupancy = counters.occupancy

@@ -41,8 +41,10 @@ from vtrack.exporters.store import CountFilter, open_store, query_counts
 from vtrack.exporters.store.query import bucket_start, parse_time, zone
 from vtrack.service.manager import StreamManager, StreamStatus, StreamWorker, scrub
 from vtrack.service.server import allowed_hosts
+from vtrack.service.subclasses_api import add_subclass_routes
 from vtrack.service.zonestats import MemoryZoneHours, zone_figures
 from vtrack.stream.policy import check_source_allowed
+from vtrack.subclasses.stage import SubclassStage
 
 log = logging.getLogger(__name__)
 
@@ -410,6 +412,20 @@ def create_app(config: DeploymentConfig, manager: StreamManager | None = None) -
         if worker is None:
             raise HTTPException(409, f"stream {stream_id!r} is not enabled")
         return worker
+
+    def _stage(stream_id: str) -> SubclassStage:
+        stage = _worker(stream_id).subclasses
+        if stage is None:
+            raise HTTPException(409, f"stream {stream_id!r} has no subclasses")
+        return stage
+
+    def _config(stream_id: str) -> StreamConfig:
+        cfg = mgr.config_of(stream_id)
+        if cfg is None:
+            raise HTTPException(404, f"no stream {stream_id!r}")
+        return cfg
+
+    add_subclass_routes(app, _stage, _config)
 
     # ------------------------------------------------------------------ health and metrics
     @app.get("/healthz", tags=["health"])

@@ -57,6 +57,8 @@ from vtrack.redact import redact_url
 from vtrack.service.outputs import StreamOutputs
 from vtrack.service.recorder import StreamRecorder
 from vtrack.service.view import LiveView
+from vtrack.subclasses.runtime import counted_classes, detector_classes, open_stage
+from vtrack.subclasses.stage import SubclassStage
 from vtrack.types import Frame, FrameResult
 
 log = logging.getLogger(__name__)
@@ -252,9 +254,23 @@ class StreamWorker:
         self._detect_s: float | None = None  # running average of a detection's wall seconds
         self._fps = DEFAULT_SOURCE_FPS
         # the model's spelling; fails early (HTTP 422 / config error) on a class the model does not have
-        self._classes = canonical_classes(detector, cfg.classes)
+        detect = detector_classes(cfg.classes, subclasses=cfg.subclasses is not None)
+        self._classes = canonical_classes(detector, detect)
+        self._subclasses = (
+            open_stage(
+                cfg.subclasses, detector_classes=set(detector.class_names.values()), kept_classes=cfg.classes
+            )
+            if cfg.subclasses
+            else None
+        )
+        self._count_classes = counted_classes(cfg.classes, self._subclasses, self._classes)
         self._blur = canonical_classes(detector, cfg.privacy.blur) or []
         self.view = LiveView(self._stop, self._blur)
+
+    @property
+    def subclasses(self) -> SubclassStage | None:
+        """The stream's sub-class stage (``subclasses:``), or ``None``."""
+        return self._subclasses
 
     # ------------------------------------------------------------------ life cycle
     def start(self) -> None:
@@ -444,7 +460,10 @@ class StreamWorker:
             cfg.tracker, cfg.counting, classes=self._classes, width=frame.width, height=frame.height,
             native_fps=fps, fps=min(fps, cfg.max_fps) if cfg.max_fps else fps, blur=self._blur,
             carry=carries(cfg.tracker, live=True) and getattr(src, "keep", 1) > 1,
+            subclasses=self._subclasses, count_classes=self._count_classes,
         )
+        if self._subclasses is not None:
+            self._subclasses.reset()  # a new tracker: its track ids start afresh
         self.counters = self.step.counters
         self.annotator = FrameAnnotator(
             resolve_lines(cfg.counting, frame.width, frame.height),

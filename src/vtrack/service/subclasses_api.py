@@ -1,0 +1,154 @@
+"""Teaching a stream's sub-classes over HTTP: recent crops, file one under a label, learn again.
+
+Routes (behind the server's token like every other route):
+
+* ``GET  /api/streams/{id}/subclasses/crops``: the stream's recent track crops (newest last).
+* ``GET  /api/streams/{id}/subclasses/crops/{crop_id}.jpg``: one crop as JPEG.
+* ``POST /api/streams/{id}/subclasses/crops/{crop_id}/label`` ``{"label": "cyclist"}``: save the crop
+  into the stream's ``subclasses_examples`` folder, under ``<label>/``.
+* ``POST /api/streams/{id}/subclasses/learn``: learn that folder again, write the stream's ``.vtc``
+  and use it from the next frame on (no restart).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import cv2
+from fastapi import FastAPI, HTTPException, Response
+from pydantic import BaseModel, Field
+
+from vtrack.config import StreamConfig
+from vtrack.subclasses.learn import PARENT_FILE, learn
+from vtrack.subclasses.model import UNKNOWN
+from vtrack.subclasses.stage import SubclassStage, TeachCrop
+
+log = logging.getLogger(__name__)
+
+LABEL_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+class TeachCropInfo(BaseModel):
+    """One recent crop of a stream."""
+
+    id: int
+    track_id: int
+    frame: int
+    label: str = Field(description="The track's label right after this crop (CLASS:LABEL).")
+    url: str
+
+
+class LabelRequest(BaseModel):
+    """Where to file a crop."""
+
+    model_config = {"extra": "forbid"}
+    label: Annotated[str, Field(pattern=LABEL_PATTERN, description="Label folder, e.g. cyclist.")]
+
+
+class LearnResult(BaseModel):
+    """The outcome of learning again."""
+
+    parent: str
+    counts: dict[str, int]
+    accuracy: float = Field(description="Leave-one-track-out accuracy, 0..1.")
+    threshold: float
+    file: str
+
+
+def add_subclass_routes(
+    app: FastAPI,
+    stage_of: Callable[[str], SubclassStage],
+    config_of: Callable[[str], StreamConfig],
+) -> None:
+    """Add the teaching routes to ``app``.
+
+    Args:
+        app: the service app.
+        stage_of: the stream's stage; raises ``HTTPException`` (404 no stream, 409 no sub-classes).
+        config_of: the stream's config; raises ``HTTPException`` 404.
+    """
+
+    def examples_of(stream_id: str) -> Path:
+        cfg = config_of(stream_id)
+        if not cfg.subclasses_examples:
+            raise HTTPException(409, f"stream {stream_id!r} has no subclasses_examples folder to teach into")
+        return Path(cfg.subclasses_examples)
+
+    def crop_of(stream_id: str, crop_id: int) -> TeachCrop:
+        for c in stage_of(stream_id).recent_crops():
+            if c.id == crop_id:
+                return c
+        raise HTTPException(404, f"no recent crop {crop_id} in stream {stream_id!r} (crops are kept briefly)")
+
+    @app.get("/api/streams/{stream_id}/subclasses/crops", tags=["subclasses"])
+    def list_crops(stream_id: str) -> list[TeachCropInfo]:
+        """The stream's recent track crops, oldest first."""
+        stage = stage_of(stream_id)
+        return [
+            TeachCropInfo(
+                id=c.id,
+                track_id=c.track_id,
+                frame=c.frame,
+                label=f"{stage.parent}:{c.label}",
+                url=f"/api/streams/{stream_id}/subclasses/crops/{c.id}.jpg",
+            )
+            for c in stage.recent_crops()
+        ]
+
+    @app.get(
+        "/api/streams/{stream_id}/subclasses/crops/{crop_id}.jpg",
+        tags=["subclasses"],
+        response_class=Response,
+    )
+    def crop_jpeg(stream_id: str, crop_id: int) -> Response:
+        """One recent crop as JPEG."""
+        ok, buf = cv2.imencode(".jpg", crop_of(stream_id, crop_id).image)
+        if not ok:
+            raise HTTPException(500, "cannot encode the crop")
+        return Response(content=buf.tobytes(), media_type="image/jpeg")
+
+    @app.post(
+        "/api/streams/{stream_id}/subclasses/crops/{crop_id}/label", tags=["subclasses"], status_code=201
+    )
+    def label_crop(stream_id: str, crop_id: int, body: LabelRequest) -> dict[str, str]:
+        """File a recent crop under a label in the stream's examples folder."""
+        if body.label in (UNKNOWN, "unsorted"):
+            raise HTTPException(422, f"label {body.label!r} is reserved")
+        folder = examples_of(stream_id)
+        crop = crop_of(stream_id, crop_id)
+        stage = stage_of(stream_id)
+        target = folder / body.label / f"{stream_id}_t{crop.track_id:04d}_f{crop.frame:05d}_q00.jpg"
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            parent_file = folder / PARENT_FILE
+            if not parent_file.exists():
+                parent_file.write_text(stage.parent + "\n", encoding="utf-8")
+            if not cv2.imwrite(str(target), crop.image):
+                raise OSError("the JPEG encoder failed")
+        except OSError as e:
+            raise HTTPException(500, f"cannot write {target}: {e}") from e
+        log.info("stream %s: crop %d filed under %s", stream_id, crop_id, body.label)
+        return {"file": str(target)}
+
+    @app.post("/api/streams/{stream_id}/subclasses/learn", tags=["subclasses"])
+    def relearn(stream_id: str) -> LearnResult:
+        """Learn the examples folder again; the stream uses the new model from its next frame."""
+        stage = stage_of(stream_id)
+        cfg = config_of(stream_id)
+        folder = examples_of(stream_id)
+        model, report = learn(
+            folder, stage.embedder, parent=stage.parent, k=stage.model.k
+        )  # 422 on bad input
+        assert cfg.subclasses is not None
+        model.save(cfg.subclasses)
+        stage.set_model(model)
+        return LearnResult(
+            parent=model.parent,
+            counts=report.counts,
+            accuracy=report.accuracy,
+            threshold=report.threshold,
+            file=cfg.subclasses,
+        )
