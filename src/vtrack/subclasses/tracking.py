@@ -1,22 +1,26 @@
 """Detector + tracker over a source, frame by frame (for ``vtrack crops`` and the sub-class evaluation).
 
-This is the plain detection → tracking loop without counters or exporters; runs that count go through
-the pipeline, which calls :class:`vtrack.subclasses.stage.SubclassStage` itself.
+The detector comes from the composition (:func:`vtrack.pipeline.compose.load_detector`: the
+configured backend) and tracking from the frame step without counters; runs that count go through the
+pipeline, which calls :class:`vtrack.subclasses.stage.SubclassStage` itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 import supervision as sv
 
-from vtrack.detectors.export import resolve_model
-from vtrack.detectors.onnx_yolo import YoloOnnxDetector
+from vtrack.config import ModelConfig, TrackerConfig
+from vtrack.pipeline.compose import build_tracker, canonical_classes, load_detector
+from vtrack.pipeline.step import FrameStep
 from vtrack.stream.base import Source
 from vtrack.stream.sources import open_source
-from vtrack.trackers import make_tracker
 from vtrack.types import Frame
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass
@@ -46,14 +50,18 @@ class TrackedSource:
 
     def open(self) -> tuple[Source, Iterator[tuple[Frame, sv.Detections]]]:
         """Open everything; returns the source and the iterator (close the source when done)."""
-        detector = YoloOnnxDetector(resolve_model(self.model), conf=self.conf, intra_op_threads=self.threads)
-        if self.classes:
-            detector.classes = detector.class_ids_for_names(self.classes)
+        detector = load_detector(
+            ModelConfig(path=self.model, conf=self.conf, threads=self.threads), classes=self.classes
+        )
         src = open_source(self.source, stride=self.stride)
-        tracker = make_tracker(self.tracker, fps=src.fps)
+        step = FrameStep(
+            build_tracker(TrackerConfig(type=self.tracker), fps=src.fps),
+            classes=canonical_classes(detector, self.classes),
+        )
 
         def frames() -> Iterator[tuple[Frame, sv.Detections]]:
             for frame in src:
-                yield frame, tracker.update(detector(frame.image), frame.image)
+                result = step(frame, detector(frame.image), time=_EPOCH + timedelta(seconds=frame.pts))
+                yield frame, result.detections
 
         return src, frames()
