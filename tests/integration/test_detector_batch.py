@@ -169,7 +169,7 @@ class RecordingDetector(YoloOnnxDetector):
 
 
 def _serve(model: Path, frames: list[np.ndarray], batch: int) -> tuple[dict[str, list[sv.Detections]], Any]:
-    streams = [{"id": "a", "source": "list://a"}, {"id": "b", "source": "list://b"}]
+    streams = [{"id": "a", "source": "a"}, {"id": "b", "source": "b"}]
     config = DeploymentConfig.model_validate(
         {"model": {"path": str(model), "batch": batch, "batch_wait_ms": 50.0}, "streams": streams}
     )

@@ -160,11 +160,12 @@ def _vtrack(*args: str) -> list[str]:
     return [sys.executable, "-m", "vtrack.cli", *args]
 
 
-def _run_args(shared: Path, url: str, out: Path) -> list[str]:
+def _run_args(shared: Path, url: str, out: Path, *extra: str) -> list[str]:
     return _vtrack(
         "run", str(shared / "media/video/bicycle_tracking_sample.mp4"), "--model",
         str(shared / "models/yolov8n.onnx"), "--classes", "bicycle", "--line", "gate=400,250,400,650",
         "--no-video", "--quiet", "--stride", "3", "--store", url, "--run-id", "r1", "--out", str(out),
+        *extra,
     )
 
 
@@ -180,8 +181,10 @@ def _runs(url: str) -> list[str]:
 @pytest.mark.assets
 @pytest.mark.slow
 def test_concurrent_vtrack_runs_with_one_run_id(shared: Path, store_url: str, tmp_path: Path) -> None:
+    # The first run must outlast the second one's start-up (a few seconds): the slowest backend, every frame.
+    slow = ("--stride", "1", "--backend", "onnxruntime", "--precision", "fp32")
     first = subprocess.Popen(
-        _run_args(shared, store_url, tmp_path / "a"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        _run_args(shared, store_url, tmp_path / "a", *slow), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
         deadline = time.monotonic() + 300
