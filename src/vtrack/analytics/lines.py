@@ -15,6 +15,13 @@ Rules, per track and per line:
   ``once_per_direction=True`` a track counts at most once per line per direction (one ``"in"`` and
   one ``"out"``), so the same ``k`` crossings give ``min(k, 2)`` events; later crossings still move
   the settled side, they just do not count.
+* A track confirmed only after it crossed (a fast object: the tracker confirms a track at its second
+  matched detection, which a slow detector may see beyond the line) would settle the far side first
+  and count nothing. When the tracker reports where the track started (``data[ORIGIN_KEY]``: the box
+  of its first, unconfirmed detection), that box's anchor settles the first side as soon as the track
+  is first seen, before its current observation is taken: the origin was seen and then confirmed by
+  a second match, so it needs no run of ``min_frames``. A crossing still needs ``min_frames``
+  observations on the new side and a path through the segment.
 * Observations on the line (side ``0``) break a run of observations without settling anything.
   Frames in which the track is missing (not detected, or lost and found again by the tracker) neither
   break nor extend a run: a track that reappears on the other side still counts.
@@ -44,6 +51,7 @@ import supervision as sv
 
 from vtrack.errors import ConfigError
 from vtrack.geometry import Anchor, Line, anchor_points
+from vtrack.trackers.base import ORIGIN_KEY
 from vtrack.types import CrossingEvent, Direction
 
 logger = logging.getLogger(__name__)
@@ -159,7 +167,8 @@ class LineCounter:
         Args:
             detections: ``N`` rows; ``xyxy`` ``(N, 4)`` float pixels, ``tracker_id`` ``(N,)`` int
                 (``-1`` = unconfirmed, ignored; ``None`` = nothing is tracked, nothing counts),
-                ``data["class_name"]`` ``(N,)`` str (else ``class_id`` is used as the name).
+                ``data["class_name"]`` ``(N,)`` str (else ``class_id`` is used as the name),
+                optionally ``data[ORIGIN_KEY]`` ``(N, 4)`` float xyxy where each row's track started.
             frame_index: index of this frame; must not decrease between calls.
             time: wall-clock time of the frame, copied into the events.
 
@@ -175,9 +184,12 @@ class LineCounter:
                 sides = self._sides(points)
                 names = _class_names(detections, keep)
                 finite = np.isfinite(points).all(axis=1)
+                origins = self._origins(detections, keep)
                 for k, row_tid in enumerate(tids[keep].tolist()):
                     if not finite[k]:
                         continue
+                    if origins is not None and row_tid not in self._tracks:
+                        self._settle_origin(row_tid, origins[0][k], origins[1][k], frame_index)
                     events.extend(
                         self._observe(
                             row_tid,
@@ -257,6 +269,28 @@ class LineCounter:
             )
             logger.debug("track %d crossed %r %s at frame %d", track_id, line.name, direction, frame_index)
         return events
+
+    def _origins(
+        self, detections: sv.Detections, rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Anchors ``(K, 2)`` and sides ``(K, L)`` of the ``rows``' track origins (NaN anchors: unknown)."""
+        origin = detections.data.get(ORIGIN_KEY) if detections.data else None
+        if origin is None:
+            return None
+        boxes = np.asarray(origin, dtype=np.float64).reshape(-1, 4)[rows]
+        points = anchor_points(boxes, self.anchor)
+        return points, self._sides(np.nan_to_num(points))
+
+    def _settle_origin(self, track_id: int, point: np.ndarray, sides: np.ndarray, frame_index: int) -> None:
+        """Start a new track's state with the first side settled where its origin box was."""
+        if not np.isfinite(point).all():
+            return
+        state = _TrackState(last_seen=frame_index, lines=[_LineState() for _ in self.lines])
+        for ls, side in zip(state.lines, sides.tolist(), strict=True):
+            if side != 0:
+                ls.settled = int(side)
+                ls.last_settled_point = (float(point[0]), float(point[1]))
+        self._tracks[track_id] = state
 
     def _step(self, line: Line, ls: _LineState, side: int, point: tuple[float, float]) -> Direction | None:
         """Advance one line's state by one observation; return the direction of a confirmed crossing."""

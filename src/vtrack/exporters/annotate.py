@@ -314,7 +314,7 @@ class FrameAnnotator:
             b, g, r = colors[i]
             scaled = cv2.addWeighted(roi, 1.0 - alpha, roi, 0.0, 0.0)
             tint = (b * alpha, g * alpha, r * alpha, 0.0)  # a Scalar: cv2's stubs only type arrays
-            tinted = cv2.add(scaled, tint)  # type: ignore[call-overload]
+            tinted = cv2.add(scaled, tint)
             cv2.copyTo(tinted, m.view(np.uint8), roi)
 
     def _draw_trails(self, canvas: np.ndarray) -> None:

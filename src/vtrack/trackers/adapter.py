@@ -30,6 +30,7 @@ import numpy as np
 import supervision as sv
 
 from vtrack.errors import ConfigError
+from vtrack.trackers.base import ORIGIN_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class LibraryTracker:
         # class key -> {library tracker ID -> vtrack ID}, only for tracks the library still holds.
         self._ids: dict[int, dict[int, int]] = {}
         self._next_id = 1
+        self._origins: np.ndarray | None = None  # this update's data[ORIGIN_KEY], when an engine gives it
 
     # ------------------------------------------------------------------ protocol
     def update(
@@ -120,10 +122,12 @@ class LibraryTracker:
         Returns:
             The same ``N`` rows in the same order (``mask``, ``confidence``, ``class_id``, ``data``
             unchanged) with ``tracker_id`` ``(N,)`` ``int64``: a positive ID for rows of confirmed
-            tracks, ``-1`` otherwise.
+            tracks, ``-1`` otherwise; engines that report where tracks started add
+            ``data[ORIGIN_KEY]`` ``(N, 4)`` float32 (``NaN`` rows where unknown).
         """
         n = len(detections)
         ids = np.full(n, UNTRACKED, dtype=np.int64)
+        self._origins = None
         keys = self._class_keys(detections)
         usable = np.ones(n, dtype=bool)
         if detections.confidence is not None and self.min_confidence > 0.0:
@@ -138,7 +142,11 @@ class LibraryTracker:
             self._update_engine(key, detections, rows, frame, ids, timestamp)
 
         self._frames_seen += 1
-        return dataclasses.replace(detections, tracker_id=ids, data=dict(detections.data))
+        data = dict(detections.data)
+        data.pop(ORIGIN_KEY, None)  # a carried row's copy from the previous frame is not this frame's
+        if self._origins is not None:
+            data[ORIGIN_KEY] = self._origins
+        return dataclasses.replace(detections, tracker_id=ids, data=data)
 
     def reset(self) -> None:
         """Forget every track. IDs keep counting up: none is ever handed out twice."""
@@ -206,6 +214,10 @@ class LibraryTracker:
         id_map = self._ids.setdefault(key, {})
         if len(result):
             back = np.asarray(result.data[ROW_KEY], dtype=np.int64)
+            if ORIGIN_KEY in result.data:
+                if self._origins is None:
+                    self._origins = np.full((len(detections), 4), np.nan, dtype=np.float32)
+                self._origins[back] = np.asarray(result.data[ORIGIN_KEY], dtype=np.float32).reshape(-1, 4)
             lib_ids = np.asarray(result.tracker_id, dtype=np.int64)
             for row, lib_id in zip(back.tolist(), lib_ids.tolist(), strict=True):
                 if lib_id == UNTRACKED:

@@ -135,7 +135,7 @@ class CameraMotionEstimator:
         if pts is None or len(pts) < _MIN_POINTS:
             return None
         nxt, status, _err = cv2.calcOpticalFlowPyrLK(
-            prev, grey, pts, None, winSize=(21, 21), maxLevel=3  # type: ignore[call-overload]
+            prev, grey, pts, None, winSize=(21, 21), maxLevel=3
         )
         ok = status.reshape(-1) == 1
         if int(ok.sum()) < _MIN_POINTS:

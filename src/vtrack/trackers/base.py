@@ -7,6 +7,12 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import supervision as sv
 
+ORIGIN_KEY = "track_origin"
+"""``data`` column a tracker may add: ``(N, 4)`` float32 xyxy of the box that started each row's track
+(its first detection, made before the track was confirmed), ``NaN`` where unknown. Counters read it to
+know which side of a line a track came from when it was confirmed only after crossing (a fast object
+seen by a slow detector)."""
+
 
 @runtime_checkable
 class Tracker(Protocol):
@@ -21,6 +27,8 @@ class Tracker(Protocol):
     only differences matter, and it must not decrease). Trackers that model motion in time predict
     over the real gap since the previous call; ``None`` means one frame at the rate the tracker was
     built for (and a tracker that ignores time ignores it).
+
+    A tracker may add ``data[ORIGIN_KEY]`` (see :data:`ORIGIN_KEY`).
     """
 
     def update(

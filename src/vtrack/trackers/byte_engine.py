@@ -46,6 +46,8 @@ import numpy as np
 import supervision as sv
 from scipy.optimize import linear_sum_assignment
 
+from vtrack.trackers.base import ORIGIN_KEY
+
 KalmanName = Literal["xyah", "xyxy"]
 AssignmentName = Literal["limit", "threshold"]
 
@@ -258,6 +260,9 @@ class PaperTrack:
     box: np.ndarray = field(default_factory=lambda: np.zeros(4))
     first_measure: np.ndarray | None = None
     """The first box's Kalman measurement (kept until the second, for the initial velocity)."""
+    origin: np.ndarray = field(default_factory=lambda: np.full(4, np.nan))
+    """The box that started the track (its first, still unconfirmed, detection), ``(4,)`` xyxy; ``NaN``
+    for a track confirmed by its first box."""
 
 
 class PaperByteTrackEngine:
@@ -293,9 +298,11 @@ class PaperByteTrackEngine:
         gate_lost: offer lost tracks to the buffered pass too (off: only tracks matched on the
             previous frame and unconfirmed ones).
         carried_confirms: rows marked ``data["propagated"]`` (carried over a frame without detection
-            by :class:`~vtrack.trackers.propagate.FlowPropagator`) count toward confirming a new track
-            (default). ``False``: they keep an unconfirmed track alive and move it, but only real
-            detections confirm it or start a track.
+            by :class:`~vtrack.trackers.propagate.FlowPropagator`) count toward confirming a new track.
+            ``False`` (default): they keep an unconfirmed track alive and move it, but only real
+            detections confirm it or start a track (a one-frame partial-body box is not confirmed by
+            its own carried copy; the counter still learns where a late-confirmed track started from
+            ``data[ORIGIN_KEY]``).
         init_velocity: when a track gets its second box, set its velocity to the displacement between
             its first two boxes over the time between them (the paper starts from velocity 0 and
             lets the filter learn it).
@@ -323,7 +330,7 @@ class PaperByteTrackEngine:
         gate_sigmas: float = 0.0,
         init_velocity: bool = False,
         gate_lost: bool = False,
-        carried_confirms: bool = True,
+        carried_confirms: bool = False,
     ) -> None:
         if kalman not in ("xyah", "xyxy"):
             raise ValueError(f"kalman must be 'xyah' or 'xyxy', got {kalman!r}")
@@ -458,7 +465,9 @@ class PaperByteTrackEngine:
 
         Returns:
             The same rows (same order) with ``tracker_id`` ``(N,)`` int: the engine's ID for rows of
-            confirmed tracks matched on this frame, ``-1`` otherwise.
+            confirmed tracks matched on this frame, ``-1`` otherwise; and ``data[ORIGIN_KEY]``
+            ``(N, 4)`` float32: the box that started each such row's track (``NaN`` for ``-1`` rows and
+            for tracks confirmed by their first box).
         """
         dt = self._step(timestamp)
         self.frame_id += 1
@@ -528,11 +537,12 @@ class PaperByteTrackEngine:
             if scores[i] < self.det_thresh or (carried[i] and not self.carried_confirms):
                 continue
             kf = _Kalman(self.kalman, boxes[i], self.motion_scale)
-            t = PaperTrack(kf, start_frame=self.clock, end_frame=self.clock)
+            t = PaperTrack(kf, start_frame=self.clock, end_frame=self.clock, origin=boxes[i].copy())
             t.box = t.kf.box()
             if self.init_velocity:
                 t.first_measure = kf.mean[:4].copy()
             if first or self.min_hits <= 1:
+                t.origin = np.full(4, np.nan)  # confirmed where it started: nothing earlier to report
                 t.confirmed = True
                 t.tracker_id = self._next_id
                 self._next_id += 1
@@ -548,10 +558,14 @@ class PaperByteTrackEngine:
             self._remove_duplicates()
 
         alive = {id(t) for t in self.tracks}
+        origins = np.full((n, 4), np.nan, dtype=np.float32)
         for row, t in owner.items():
             if t.confirmed and id(t) in alive:
                 out_ids[row] = t.tracker_id
-        return dataclasses.replace(detections, tracker_id=out_ids)
+                origins[row] = t.origin
+        data = dict(detections.data)
+        data[ORIGIN_KEY] = origins
+        return dataclasses.replace(detections, tracker_id=out_ids, data=data)
 
     def _remove_duplicates(self) -> None:
         tracked = [t for t in self.tracks if t.tracked]

@@ -117,7 +117,7 @@ class ByteTrack(LibraryTracker):
         init_velocity: start a new track's velocity from its first two boxes (``engine="paper"``).
         gate_lost: also offer lost tracks to the buffered pass (``engine="paper"``).
         carried_confirms: boxes carried by a propagator (``data["propagated"]``) may confirm a new
-            track (``engine="paper"``; ``False``: only detections confirm).
+            track (``engine="paper"``; default ``False``: only detections confirm).
 
     ``update(..., timestamp=t)`` (seconds) makes the paper engine predict over the real gap since the
     previous frame (a gap of ``1 / fps`` is one step, as without timestamps); the library engine
@@ -147,7 +147,7 @@ class ByteTrack(LibraryTracker):
         gate_sigmas: float = GATE_SIGMAS,
         init_velocity: bool = INIT_VELOCITY,
         gate_lost: bool = False,
-        carried_confirms: bool = True,
+        carried_confirms: bool = False,
     ) -> None:
         frames = lost_track_frames(lost_track_seconds, fps)
         for name, value in (

@@ -417,3 +417,46 @@ def test_property_k_alternating_crossings(case: tuple[int, int, int, list[float 
     assert [e.direction for e in events] == expected
     totals = counter.counts["door"].get("person", {"in": 0, "out": 0})
     assert (totals[first], totals[second]) == (expected.count(first), expected.count(second))
+
+
+# ---------------------------------------------------------------------------------------- track origin
+def _with_origin(d: sv.Detections, origin_x: float | None, y: float = Y_IN) -> sv.Detections:
+    """``d`` with ``data[ORIGIN_KEY]``: every row's track started at anchor ``(origin_x, y)``."""
+    from vtrack.trackers.base import ORIGIN_KEY
+
+    box = [np.nan] * 4 if origin_x is None else [origin_x - HALF_W, y - H, origin_x + HALF_W, y]
+    d.data[ORIGIN_KEY] = np.array([box] * len(d), dtype=np.float32).reshape(-1, 4)
+    return d
+
+
+@pytest.mark.parametrize(
+    ("origin_x", "origin_y", "xs", "expected"),
+    [
+        (140.0, Y_IN, [90, 70, 50], (0, 1)),  # started right, first confirmed left: one "out"
+        (60.0, Y_IN, [110, 130, 150], (1, 0)),  # started left, confirmed right: one "in"
+        (None, Y_IN, [90, 70, 50], (0, 0)),  # origin unknown: the far side is the first settled side
+        (100.0, Y_IN, [90, 70, 50], (0, 0)),  # origin on the line: no side
+        (140.0, Y_OUT, [90, 70, 50], (0, 0)),  # the path passes the line's extension, beyond B
+        (140.0, Y_IN, [90], (0, 0)),  # one observation on the new side is not min_frames
+        (60.0, Y_IN, [70, 80, 90], (0, 0)),  # confirmed on the side it started on: nothing crossed
+        (140.0, Y_IN, [120, 90, 70, 50], (0, 1)),  # confirmed before the line: counted once, as ever
+    ],
+)
+def test_a_track_confirmed_after_crossing_counts_from_its_origin(
+    origin_x: float | None, origin_y: float, xs: list[float], expected: tuple[int, int]
+) -> None:
+    counter = LineCounter([DOOR])
+    events = []
+    for f, rows in enumerate(script(xs, y=origin_y)):
+        d = _with_origin(dets(rows), origin_x, origin_y)
+        events.extend(counter.update(d, f, T0))
+    assert in_out(events) == expected
+
+
+def test_the_origin_is_read_only_when_a_track_is_first_seen() -> None:
+    """A known track's later rows may carry an origin; it never resets the settled side."""
+    counter = LineCounter([DOOR])
+    events = []
+    for f, rows in enumerate(script([140, 130, 90, 70, 110, 120])):
+        events.extend(counter.update(_with_origin(dets(rows), 150.0 if f == 0 else 60.0), f, T0))
+    assert [e.direction for e in events] == ["out", "in"]

@@ -293,3 +293,29 @@ def test_carried_boxes_confirm_only_when_allowed(carried_confirms: bool, confirm
     assert trk.live_track_count == 1  # kept alive either way
     again = trk.update(frame([[4.0, 0.0, 44.0, 80.0]], [0.9]))  # a real detection confirms it
     assert int(again.tracker_id[0]) > 0  # type: ignore[index]
+
+
+def test_a_track_confirmed_late_reports_the_box_it_started_from() -> None:
+    """``data[ORIGIN_KEY]``: the first (unconfirmed) box of a track confirmed at its second match."""
+    from vtrack.trackers.base import ORIGIN_KEY
+
+    trk = ByteTrack(fps=FPS)
+    first = trk.update(frame([[0.0, 0.0, 40.0, 80.0]], [0.9]))  # frame 1: confirmed at once, no origin
+    assert int(first.tracker_id[0]) > 0  # type: ignore[index]
+    assert np.isnan(first.data[ORIGIN_KEY]).all()
+    trk.update(frame([[0.0, 0.0, 40.0, 80.0], [200.0, 0.0, 240.0, 80.0]], [0.9, 0.9]))  # a new box
+    out = trk.update(frame([[210.0, 0.0, 250.0, 80.0], [0.0, 0.0, 40.0, 80.0]], [0.9, 0.9]))  # permuted
+    assert [int(t) > 0 for t in out.tracker_id] == [True, True]  # type: ignore[union-attr]
+    np.testing.assert_array_equal(out.data[ORIGIN_KEY][0], [200.0, 0.0, 240.0, 80.0])
+    assert np.isnan(out.data[ORIGIN_KEY][1]).all()  # the frame-1 track
+    assert out.data[ORIGIN_KEY].dtype == np.float32 and out.data[ORIGIN_KEY].shape == (2, 4)
+
+
+def test_origin_rows_of_unconfirmed_and_untracked_boxes_are_nan() -> None:
+    from vtrack.trackers.base import ORIGIN_KEY
+
+    trk = ByteTrack(fps=FPS)
+    trk.update(frame([], []))
+    out = trk.update(frame([[0.0, 0.0, 40.0, 80.0], [100.0, 0.0, 140.0, 80.0]], [0.9, 0.05]))
+    assert out.tracker_id.tolist() == [-1, -1]  # type: ignore[union-attr]
+    assert np.isnan(out.data[ORIGIN_KEY]).all()
