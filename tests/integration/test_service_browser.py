@@ -213,3 +213,105 @@ def test_readme_example_config_serves_its_page(  # type: ignore[no-untyped-def]
     # SIGTERM: a graceful shutdown (uvicorn re-raises the signal once it is done, as systemd expects)
     assert proc.returncode in (0, -15), out
     assert "stopped 1 stream(s)" in out and "Traceback" not in out
+
+
+@pytest.fixture
+def teach_server(shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:
+    """A stream with person sub-classes (learned from a few made-up crops) and a folder to teach into."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "subclasses"))
+    from subclass_media import write_examples
+
+    from vtrack.subclasses.embedder import CropEmbedder
+    from vtrack.subclasses.learn import learn
+
+    embedder_file = shared / "models/efficientnet_lite0.onnx"
+    monkeypatch.setenv("VTRACK_EMBEDDER", str(embedder_file))
+    examples = write_examples(tmp_path / "examples", {"striped": 3, "blob": 3})
+    vtc = learn(examples, CropEmbedder(embedder_file), threshold=0.6)[0].save(tmp_path / "people.vtc")
+    port = _free_port()
+    cfg = DeploymentConfig.model_validate(
+        {
+            "server": {"port": port, "token": TOKEN},
+            "model": {"path": str(shared / "models/yolov8n.onnx"), "threads": 1},
+            "streams": [
+                {
+                    "id": "riders",
+                    "source": str(shared / "media/video/bicycle_tracking_sample.mp4"),
+                    "loop": True,
+                    "max_fps": 4,
+                    "classes": ["person"],
+                    "subclasses": str(vtc),
+                    "subclasses_examples": str(examples),
+                }
+            ],
+        }
+    )
+    app = create_app(cfg)
+    srv = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=2)
+    )
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", examples
+    finally:
+        app.state.stopping.set()
+        srv.should_exit = True
+        thread.join(30)
+
+
+def test_page_teaches_sub_classes_from_recent_crops(  # type: ignore[no-untyped-def]
+    playwright_api, teach_server: tuple[str, Path]
+) -> None:
+    """Open the teach panel, file a rider's crop under a new label, and learn again, all by clicks."""
+    server, examples = teach_server
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.goto(f"{server}/?token={TOKEN}")
+            panel = page.locator('section.tile[data-stream="riders"] details.teach')
+            panel.wait_for(timeout=30_000)
+            assert panel.locator("summary").inner_text() == "teach person sub-classes (blob 3 · striped 3)"
+            panel.locator("summary").click()
+            # the recent crops of real tracks, decoded by the browser, with a button per label
+            page.wait_for_function(
+                """() => { const i = document.querySelector('details.teach figure.crop img');
+                           return i && i.naturalWidth > 0; }""",
+                timeout=60_000,
+            )
+            card = panel.locator("figure.crop").first
+            assert card.locator("button.label").all_inner_texts() == ["blob", "striped"]
+            assert card.locator("figcaption").inner_text().startswith("#")
+            # file three crops under a new label by typing it (a label needs 3 examples to learn)
+            for _ in range(3):
+                crop_id = panel.locator("figure.crop:not(.filed)").first.get_attribute("data-crop")
+                card = panel.locator(f'figure.crop[data-crop="{crop_id}"]')
+                card.locator("input.new-label").fill("rider")
+                card.locator("input.new-label").press("Enter")
+                card.locator(".filed-as").wait_for(timeout=10_000)
+                assert card.locator(".filed-as").inner_text() == "filed as rider"
+            assert len(list((examples / "rider").glob("*.jpg"))) == 3
+            # the new label's button appears on the other crops
+            page.wait_for_selector(
+                'details.teach figure.crop:not(.filed) button[data-label="rider"]', timeout=15_000
+            )
+            panel.locator("button.relearn").click()
+            result = panel.locator(".learn .result.ok")
+            result.wait_for(timeout=60_000)
+            learned = result.inner_text()
+            assert learned.startswith("learned blob 3, rider 3, striped 3; leave-one-out accuracy"), learned
+            page.wait_for_function(
+                """() => document.querySelector('details.teach summary').textContent
+                         === 'teach person sub-classes (blob 3 · rider 3 · striped 3)'""",
+                timeout=15_000,
+            )
+            page.screenshot(path="/tmp/vtrack_teach_page.png", full_page=True)
+        finally:
+            browser.close()

@@ -2,6 +2,8 @@
 
 Routes (behind the server's token like every other route):
 
+* ``GET  /api/streams/{id}/subclasses``: the parent class, the model's labels and examples per label,
+  the examples folder's labels and files per label (``null`` when the stream has none to teach into).
 * ``GET  /api/streams/{id}/subclasses/crops``: the stream's recent track crops (newest last).
 * ``GET  /api/streams/{id}/subclasses/crops/{crop_id}.jpg``: one crop as JPEG.
 * ``POST /api/streams/{id}/subclasses/crops/{crop_id}/label`` ``{"label": "cyclist"}``: save the crop
@@ -22,7 +24,7 @@ from fastapi import FastAPI, HTTPException, Response
 from pydantic import BaseModel, Field
 
 from vtrack.config import StreamConfig
-from vtrack.subclasses.learn import PARENT_FILE, learn
+from vtrack.subclasses.learn import IMAGE_SUFFIXES, PARENT_FILE, learn
 from vtrack.subclasses.model import UNKNOWN
 from vtrack.subclasses.stage import SubclassStage, TeachCrop
 
@@ -46,6 +48,17 @@ class LabelRequest(BaseModel):
 
     model_config = {"extra": "forbid"}
     label: Annotated[str, Field(pattern=LABEL_PATTERN, description="Label folder, e.g. cyclist.")]
+
+
+class SubclassesInfo(BaseModel):
+    """What a stream's sub-classes are and what can be taught."""
+
+    parent: str = Field(description="The detector class the labels refine, e.g. person.")
+    labels: dict[str, int] = Field(description="The model's labels and its examples per label.")
+    examples: dict[str, int] | None = Field(
+        description="Files per label folder in the stream's subclasses_examples (null: no folder, "
+        "teaching is off)."
+    )
 
 
 class LearnResult(BaseModel):
@@ -82,6 +95,25 @@ def add_subclass_routes(
             if c.id == crop_id:
                 return c
         raise HTTPException(404, f"no recent crop {crop_id} in stream {stream_id!r} (crops are kept briefly)")
+
+    @app.get("/api/streams/{stream_id}/subclasses", tags=["subclasses"])
+    def info(stream_id: str) -> SubclassesInfo:
+        """The stream's parent class, labels and teachable examples."""
+        stage = stage_of(stream_id)
+        cfg = config_of(stream_id)
+        examples = None
+        if cfg.subclasses_examples:
+            folder = Path(cfg.subclasses_examples)
+            examples = (
+                {
+                    d.name: sum(1 for f in d.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+                    for d in sorted(folder.iterdir())
+                    if d.is_dir() and not d.name.startswith(".") and d.name != "unsorted"
+                }
+                if folder.is_dir()
+                else {}
+            )
+        return SubclassesInfo(parent=stage.parent, labels=stage.model.label_counts(), examples=examples)
 
     @app.get("/api/streams/{stream_id}/subclasses/crops", tags=["subclasses"])
     def list_crops(stream_id: str) -> list[TeachCropInfo]:

@@ -106,3 +106,15 @@ def test_label_then_learn_again_without_restart(setup) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["counts"] == {"blob": 3, "round": 3, "striped": 3}
     assert stage.model is not old and stage.model.label_names == ["blob", "round", "striped"]
+
+
+def test_info_names_the_labels_and_the_examples_to_teach_into(setup) -> None:
+    client, _stage, examples = setup
+    assert client.get("/api/streams/cam/subclasses").status_code == 401
+    info = client.get("/api/streams/cam/subclasses", headers=AUTH).json()
+    assert info == {"parent": "person", "labels": {"blob": 3, "striped": 3}, "examples": {"blob": 3, "striped": 3}}
+    (examples / "unsorted").mkdir()
+    (examples / "new").mkdir()
+    info = client.get("/api/streams/cam/subclasses", headers=AUTH).json()
+    assert info["examples"] == {"blob": 3, "new": 0, "striped": 3}  # unsorted is not a label
+    assert client.get("/api/streams/nope/subclasses", headers=AUTH).status_code == 404

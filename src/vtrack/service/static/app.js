@@ -1,5 +1,7 @@
 // vtrack live page: one tile per stream (live MJPEG view, state, FPS, zone occupancy, the last error
 // and a restart button when failed) and a chart of crossings per hour by class over the last 24 h.
+// Streams with sub-classes get a "teach" panel: their recent track crops with a button per label that
+// files the crop into the stream's examples folder, and "learn again" (no restart).
 // No dependencies; same-origin requests only.
 "use strict";
 
@@ -8,7 +10,8 @@ const CHART_REFRESH_MS = 30000;
 const HOURS = 24;
 const COLORS = ["#4e9af1", "#f0b429", "#3ccf7a", "#ef5350", "#b57bee", "#2bc4c4", "#f78c40", "#9aa5b1"];
 const SVG_NS = "http://www.w3.org/2000/svg";
-const tiles = new Map(); // stream id -> {el, chartAt}
+const TEACH_REFRESH_MS = 5000;
+const tiles = new Map(); // stream id -> {el, chartAt, teach}
 
 async function getJSON(url) {
   const r = await fetch(url, { credentials: "same-origin", cache: "no-store" });
@@ -37,7 +40,9 @@ function makeTile(s) {
   const chart = el("div", "chart");
   root.append(head, view, meta, zones, chart);
   document.getElementById("tiles").append(root);
-  return { el: root, img, chartAt: 0, viewing: false };
+  const t = { el: root, img, chartAt: 0, viewing: false, teach: null };
+  loadTeach(s.id, t);
+  return t;
 }
 
 function updateTile(t, s) {
@@ -167,6 +172,140 @@ async function refreshChart(id, t) {
   }
 }
 
+// ------------------------------------------------------------------ teaching sub-classes
+async function send(url, body) {
+  const r = await fetch(url, {
+    method: "POST", credentials: "same-origin",
+    headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(typeof data.detail === "string" ? data.detail : `HTTP ${r.status}`);
+  return data;
+}
+
+async function loadTeach(id, t) {
+  // the panel exists only for streams with sub-classes (the route answers 404/409 otherwise)
+  const r = await fetch(`/api/streams/${encodeURIComponent(id)}/subclasses`,
+    { credentials: "same-origin", cache: "no-store" }).catch(() => null);
+  if (!r || !r.ok) return;
+  const info = await r.json();
+  if (!t.teach) {
+    const panel = el("details", "teach");
+    const summary = el("summary");
+    const crops = el("div", "crops");
+    const foot = el("div", "learn");
+    panel.append(summary, crops, foot);
+    panel.addEventListener("toggle", () => { if (panel.open) refreshCrops(id, t); });
+    t.el.append(panel);
+    t.teach = { panel, summary, crops, foot, info, shown: "", filed: new Map(), at: 0 };
+    if (info.examples !== null) {
+      const learn = el("button", "relearn", "learn again");
+      learn.type = "button";
+      const result = el("span", "result");
+      learn.addEventListener("click", () => relearn(id, t, learn, result));
+      foot.append(learn, result);
+    } else {
+      foot.append(el("span", "result", "no subclasses_examples folder configured: teaching is off"));
+    }
+  }
+  t.teach.info = info;
+  const counts = Object.entries(info.labels).map(([l, n]) => `${l} ${n}`).join(" · ");
+  t.teach.summary.textContent = `teach ${info.parent} sub-classes (${counts})`;
+}
+
+function teachLabels(info) {
+  return [...new Set([...Object.keys(info.labels), ...Object.keys(info.examples || {})])].sort();
+}
+
+async function refreshCrops(id, t) {
+  const teach = t.teach;
+  if (!teach || !teach.panel.open) return;
+  teach.at = Date.now();
+  let crops;
+  try {
+    crops = await getJSON(`/api/streams/${encodeURIComponent(id)}/subclasses/crops`);
+  } catch (e) {
+    console.warn(e);
+    return;
+  }
+  const key = crops.map((c) => c.id).join(",") + "|" + teachLabels(teach.info).join(",");
+  if (key === teach.shown) return; // nothing new: keep the buttons under the user's pointer
+  teach.shown = key;
+  if (crops.length === 0) {
+    teach.crops.replaceChildren(el("span", "empty", "no crops yet: they appear as tracks are seen"));
+    return;
+  }
+  teach.crops.replaceChildren(...crops.slice().reverse().map((c) => cropCard(id, t, c)));
+}
+
+function cropCard(id, t, c) {
+  const card = el("figure", "crop");
+  card.dataset.crop = String(c.id);
+  const img = el("img");
+  img.src = c.url;
+  img.alt = `track ${c.track_id}, frame ${c.frame}`;
+  const caption = el("figcaption", "", `#${c.track_id} ${c.label}`);
+  card.append(img, caption);
+  const filed = t.teach.filed.get(c.id);
+  if (filed) {
+    card.classList.add("filed");
+    card.append(el("div", "filed-as", `filed as ${filed}`));
+    return card;
+  }
+  if (t.teach.info.examples === null) return card;
+  const buttons = el("div", "labels");
+  const file = async (label, button) => {
+    for (const b of buttons.querySelectorAll("button, input")) b.disabled = true;
+    try {
+      await send(`/api/streams/${encodeURIComponent(id)}/subclasses/crops/${c.id}/label`, { label });
+      t.teach.filed.set(c.id, label);
+      if (t.teach.filed.size > 200) t.teach.filed.delete(t.teach.filed.keys().next().value);
+      card.classList.add("filed");
+      buttons.replaceWith(el("div", "filed-as", `filed as ${label}`));
+      loadTeach(id, t); // examples per label changed
+    } catch (e) {
+      for (const b of buttons.querySelectorAll("button, input")) b.disabled = false;
+      button.title = e.message;
+      caption.textContent = `#${c.track_id}: ${e.message}`;
+    }
+  };
+  for (const label of teachLabels(t.teach.info)) {
+    const b = el("button", "label", label);
+    b.type = "button";
+    b.dataset.label = label;
+    b.addEventListener("click", () => file(label, b));
+    buttons.append(b);
+  }
+  const other = el("input", "new-label");
+  other.placeholder = "new label";
+  other.setAttribute("aria-label", "file under a new label");
+  other.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && other.value.trim()) file(other.value.trim().toLowerCase(), other);
+  });
+  buttons.append(other);
+  card.append(buttons);
+  return card;
+}
+
+async function relearn(id, t, button, result) {
+  button.disabled = true;
+  result.textContent = "learning…";
+  result.className = "result";
+  try {
+    const r = await send(`/api/streams/${encodeURIComponent(id)}/subclasses/learn`);
+    const counts = Object.entries(r.counts).map(([l, n]) => `${l} ${n}`).join(", ");
+    result.textContent = `learned ${counts}; leave-one-out accuracy ${(100 * r.accuracy).toFixed(1)} %`;
+    result.classList.add("ok");
+    await loadTeach(id, t);
+  } catch (e) {
+    result.textContent = `not learned: ${e.message}`;
+    result.classList.add("error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
 async function refresh() {
   let streams;
   try {
@@ -187,6 +326,7 @@ async function refresh() {
     }
     updateTile(t, s);
     if (Date.now() - t.chartAt > CHART_REFRESH_MS) refreshChart(s.id, t);
+    if (t.teach && Date.now() - t.teach.at > TEACH_REFRESH_MS) refreshCrops(s.id, t);
   }
   for (const [id, t] of tiles) {
     if (!seen.has(id)) {
