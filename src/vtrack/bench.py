@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,8 @@ class BenchConfig:
         backend: Backend of (a), (b), (c), (e) (``auto``, ``onnxruntime``, ``openvino``).
         precision: Their precision (``auto``, ``fp32``, ``bf16``, ``fp16``, ``int8``).
         variants: More ``BACKEND:PRECISION`` pairs, each measured with its own (b) and (e).
+        subclasses: A ``.vtc`` file: also measure (b) with these sub-classes (key
+            ``b_no_video[subclasses]``; its ``ratio_of_main_b_to_this`` is the slowdown they cost).
     """
 
     source: str
@@ -113,6 +116,7 @@ class BenchConfig:
     backend: str = "auto"
     precision: str = "auto"
     variants: list[str] = field(default_factory=list)
+    subclasses: str | None = None
 
 
 def model_config(model: str, backend: str, precision: str) -> ModelConfig:
@@ -272,9 +276,13 @@ def bare_loop(
 
 
 def _run_config(
-    cfg: BenchConfig, out_dir: Path, video: bool, variant: tuple[str, str] | None = None
+    cfg: BenchConfig,
+    out_dir: Path,
+    video: bool,
+    variant: tuple[str, str] | None = None,
+    subclasses: str | None = None,
 ) -> RunConfig:
-    rc = RunConfig(source=cfg.source, classes=cfg.classes)
+    rc = RunConfig(source=cfg.source, classes=cfg.classes, subclasses=subclasses)
     backend, precision = variant or (cfg.backend, cfg.precision)
     rc.model = model_config(cfg.model, backend, precision)
     rc.model.sessions = cfg.sessions
@@ -287,10 +295,15 @@ def _run_config(
 
 
 def vtrack_run(
-    cfg: BenchConfig, out_dir: Path, *, video: bool, variant: tuple[str, str] | None = None
+    cfg: BenchConfig,
+    out_dir: Path,
+    *,
+    video: bool,
+    variant: tuple[str, str] | None = None,
+    subclasses: str | None = None,
 ) -> Result:
     """(b)/(c) the ``vtrack run`` job, stopped after ``cfg.max_frames`` frames (``variant``: its own
-    ``(backend, precision)`` instead of the config's)."""
+    ``(backend, precision)`` instead of the config's; ``subclasses``: a ``.vtc`` file to label with)."""
     stop = threading.Event()
     limit = cfg.max_frames
 
@@ -298,7 +311,9 @@ def vtrack_run(
         if limit is not None and result.frame.index + 1 >= limit:
             stop.set()
 
-    outcome = run_job(_run_config(cfg, out_dir, video, variant), stop_event=stop, on_frame=on_frame)
+    outcome = run_job(
+        _run_config(cfg, out_dir, video, variant, subclasses), stop_event=stop, on_frame=on_frame
+    )
     st = outcome.stats
     stages = {k: v for k, v in st.stages.per_frame_ms(st.frames).items() if v}
     det = outcome.summary.get("detector", {})
@@ -502,6 +517,8 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] | None = None
             ]
             for text in cfg.variants:
                 runs += _variant_runs(cfg, cores, Path(tmp) / "bv", text)
+            if cfg.subclasses:
+                runs.append(("b_no_video[subclasses]", partial(_subclasses_run, cfg, Path(tmp) / "bs")))
             for key, fn in runs:
                 say(f"run {rep + 1}/{cfg.repeat}: {label(key)}")
                 with peak_rss() as peak:
@@ -512,6 +529,11 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] | None = None
         say("drawing and encoding alone")
         components = component_times(cfg, Path(tmp))
     return make_report(cfg, cores, results, components)
+
+
+def _subclasses_run(cfg: BenchConfig, out_dir: Path) -> Result:
+    """(b) with ``cfg.subclasses``."""
+    return vtrack_run(cfg, out_dir, video=False, subclasses=cfg.subclasses)
 
 
 def _variant_runs(
@@ -599,6 +621,7 @@ def make_report(
             "backend": cfg.backend,
             "precision": cfg.precision,
             "variants": cfg.variants,
+            "subclasses": cfg.subclasses,
             "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
             "malloc_tuned": tune_malloc(),
         },

@@ -50,6 +50,13 @@ def bench_command(
             "openvino:int8; repeatable.",
         ),
     ] = None,
+    subclasses: Annotated[
+        Path | None,
+        typer.Option(
+            help="A .vtc file from `vtrack learn`: also measure (b) with these sub-classes (--classes must "
+            "include its parent class).",
+        ),
+    ] = None,
     ultralytics_python: Annotated[
         str | None,
         typer.Option(help="Python with ultralytics for (d); default: this one; '' skips (d)."),
@@ -78,6 +85,7 @@ def bench_command(
         backend=backend or "auto",
         precision=precision or "auto",
         variants=list(variant or []),
+        subclasses=None if subclasses is None else str(subclasses),
     )
     try:
         report = run_bench(cfg)
@@ -86,4 +94,4 @@ def bench_command(
         raise typer.Exit(EXIT_USER_ERROR) from None
     if json_out is not None:
         json_out.write_text(json.dumps(report, indent=2) + "\n")
-    _out.print(format_markdown(report), highlight=False, soft_wrap=True)
+    _out.print(format_markdown(report), highlight=False, soft_wrap=True, markup=False)

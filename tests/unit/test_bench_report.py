@@ -119,3 +119,31 @@ def test_tiny_real_run(shared: Path, tmp_path: Path) -> None:
     assert b["inference"] > 0 and b["reader"] > 0 and b["pipeline"] > 0
     assert b["process"] >= b["inference"] + b["reader"] + b["pipeline"] - 1.0  # rounding
     assert report["cpu_ms"]["e_limit"]["process"] > 0
+
+
+def test_tiny_real_run_with_subclasses(shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--subclasses``: one more (b) run labelling person tracks; its slowdown is in the report."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "subclasses"))
+    from subclass_media import write_examples
+
+    from vtrack.subclasses.embedder import CropEmbedder
+    from vtrack.subclasses.learn import learn
+
+    embedder = shared / "models/efficientnet_lite0.onnx"
+    monkeypatch.setenv("VTRACK_EMBEDDER", str(embedder))
+    examples = write_examples(tmp_path / "ex", {"striped": 3, "blob": 3})
+    vtc = learn(examples, CropEmbedder(embedder), threshold=0.6)[0].save(tmp_path / "people.vtc")
+    cfg = BenchConfig(
+        source=str(shared / "media/video/mmtracking_demo_street_night_8frames.mp4"),
+        model=str(shared / "models/yolov8n.onnx"),
+        classes=["car", "person"],
+        max_frames=8,
+        limit_frames=2,
+        ultralytics_python="",
+        subclasses=str(vtc),
+    )
+    report = run_bench(cfg)
+    sub = report["results"]["b_no_video[subclasses]"]
+    assert sub["frames"] == 8 and sub["fps"] > 0 and sub["ratio_of_main_b_to_this"] > 0
+    assert report["config"]["subclasses"] == str(vtc)
+    assert "(b)" in format_markdown(report) and "[subclasses" in format_markdown(report)
