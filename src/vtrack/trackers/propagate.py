@@ -86,6 +86,10 @@ class FlowPropagator:
             always follows the flow.
         mode: ``"flow"`` (default) or ``"velocity"`` (confirmed tracks move by their velocity only, no
             image is read: a baseline that measures what the flow adds).
+        occlusion: leave out of a box's flow the points that lie inside another carried box in front
+            of it (whose bottom edge is lower in the image: nearer the camera on a ground plane), which
+            move with the occluder; a box left with too few points follows its own velocity when
+            known, else stays (default on: TUD-Campus `in` 4 at strides 4-5 instead of 5-6).
 
     Raises:
         ValueError: a width below 16 px or a grid below 1.
@@ -99,6 +103,7 @@ class FlowPropagator:
         min_confidence: float | None = DEFAULT_MIN_CONFIDENCE,
         max_velocity_deviation: float | None = DEFAULT_MAX_VELOCITY_DEVIATION,
         mode: str = "flow",
+        occlusion: bool = True,
     ) -> None:
         if width < 16 or grid < 1:
             raise ValueError(f"width must be >= 16 and grid >= 1, got {width}, {grid}")
@@ -106,6 +111,7 @@ class FlowPropagator:
             raise ValueError(f"mode must be 'flow' or 'velocity', got {mode!r}")
         self.max_velocity_deviation = max_velocity_deviation
         self.mode = mode
+        self.occlusion = bool(occlusion)
         # tracker ID -> (centre (2,), velocity (2,) px per frame or None before a second frame), for the
         # tracks of the last frame only
         self._motion: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
@@ -250,11 +256,59 @@ class FlowPropagator:
         ok = (st.reshape(-1) == 1) & (st2.reshape(-1) == 1) & (fb < _FB_MAX_PX)
         flow = (nxt - pts).reshape(len(xyxy), -1, 2)
         ok = ok.reshape(len(xyxy), -1)
+        occluded = np.zeros(len(xyxy), dtype=bool)
+        if self.occlusion and len(xyxy) > 1:
+            ok, occluded = _drop_occluded(pts.reshape(len(xyxy), -1, 2) / s, xyxy, ok)
         shifts = np.zeros((len(xyxy), 2), dtype=np.float32)
         good = ok.sum(axis=1) >= _MIN_POINTS
         for i in np.flatnonzero(good).tolist():
             shifts[i] = np.median(flow[i][ok[i]], axis=0) / s
+        if occluded.any():
+            shifts, good = self._velocity_where(occluded & ~good, shifts, good)
         return shifts, good
+
+    def _velocity_where(
+        self, rows: np.ndarray, shifts: np.ndarray, good: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``rows`` of the carried boxes follow their track's velocity where it is known."""
+        tids = self._boxes.tracker_id
+        if tids is None:
+            return shifts, good
+        for i in np.flatnonzero(rows).tolist():
+            m = self._motion.get(int(tids[i])) if int(tids[i]) > 0 else None
+            if m is not None and m[1] is not None:
+                shifts[i], good[i] = m[1], True
+        return shifts, good
+
+
+def _drop_occluded(
+    pts: np.ndarray, xyxy: np.ndarray, ok: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points of each box inside another box in front of it marked not ok.
+
+    Args:
+        pts: ``(M, P, 2)`` float, each box's grid points in full-size pixels.
+        xyxy: ``(M, 4)`` float boxes.
+        ok: ``(M, P)`` bool, points tracked both ways.
+
+    Returns:
+        The new ``ok`` ``(M, P)`` and ``(M,)`` bool: boxes that lost points to an occluder.
+    """
+    ok = ok.copy()
+    occluded = np.zeros(len(xyxy), dtype=bool)
+    for i in range(len(xyxy)):
+        front = np.flatnonzero(xyxy[:, 3] > xyxy[i, 3])
+        if len(front) == 0:
+            continue
+        f = xyxy[front]  # (F, 4)
+        p = pts[i]  # (P, 2)
+        in_x = (p[:, None, 0] >= f[None, :, 0]) & (p[:, None, 0] <= f[None, :, 2])
+        in_y = (p[:, None, 1] >= f[None, :, 1]) & (p[:, None, 1] <= f[None, :, 3])
+        inside = (in_x & in_y).any(axis=1)
+        if inside.any():
+            ok[i] &= ~inside
+            occluded[i] = True
+    return ok, occluded
 
 
 def _with_flag(d: sv.Detections, n: int) -> sv.Detections:

@@ -138,3 +138,27 @@ def test_frame_step_counts_a_fast_crossing_with_carried_boxes(stride: int) -> No
             result = step.carry(frame, time=when)
         events += result.events
     assert [(e.line, e.direction) for e in events] == [("gate", "in")]  # left to right of a downward line
+
+
+@pytest.mark.parametrize(("occlusion", "behind_dx"), [(True, 0.0), (False, 10.0)])
+def test_a_box_behind_an_occluder_does_not_follow_it(occlusion: bool, behind_dx: float) -> None:
+    """Box 1 stands still; box 2, in front (its bottom edge lower), covers most of it and moves right.
+    With ``occlusion`` box 1's points inside box 2 are left out, so it stays; without, it is dragged."""
+    behind, front = [200, 100, 280, 180], [230, 110, 310, 190]
+    prop = FlowPropagator(occlusion=occlusion)
+    # the scene draws later patches on top: the occluder's texture covers the box behind
+    prop.observe(scene([(200, 100), (230, 110)]), dets([behind, front], [1, 2]))
+    out = prop.propagate(scene([(200, 100), (240, 110)]))
+    np.testing.assert_allclose(out.xyxy[1], [240, 110, 320, 190], atol=1.5)  # the occluder moves
+    np.testing.assert_allclose(out.xyxy[0], np.add(behind, [behind_dx, 0, behind_dx, 0]), atol=1.5)
+
+
+def test_a_hidden_box_follows_its_own_velocity() -> None:
+    """Every point of box 1 inside the occluder: it keeps moving at its own pace (4 px per frame)."""
+    prop = FlowPropagator()
+    for k in range(3):  # box 1 alone, moving 4 px per frame: its velocity is learned
+        prop.observe(scene([(100 + 4 * k, 100)]), dets([[100 + 4 * k, 100, 180 + 4 * k, 180]], [1]))
+    hidden = [112, 100, 192, 180]  # still 4 px per frame, now behind box 2 (the scene draws it on top)
+    prop.observe(scene([(112, 100), (100, 95)]), dets([hidden, [100, 95, 200, 200]], [1, 2]))
+    out = prop.propagate(scene([(116, 100), (110, 95)]))
+    np.testing.assert_allclose(out.xyxy[0], [116, 100, 196, 180], atol=1.0)
