@@ -50,7 +50,7 @@ from vtrack.detectors.factory import build_detector
 from vtrack.detectors.onnx_yolo import YoloOnnxDetector
 from vtrack.errors import ConfigError
 from vtrack.job import run_job
-from vtrack.runtime import DEFAULT_MMAP_THRESHOLD, DEFAULT_TRIM_THRESHOLD, tune_malloc
+from vtrack.runtime import DEFAULT_MMAP_THRESHOLD, DEFAULT_TRIM_THRESHOLD, available_cores, tune_malloc
 from vtrack.stream.runner import ms_per_frame
 from vtrack.stream.sources import open_source
 
@@ -146,14 +146,6 @@ def parse_variant(text: str) -> tuple[str, str]:
 def _describe(det: YoloOnnxDetector) -> str:
     choice = det.choice
     return f"{choice.backend} {choice.precision}" if choice is not None else "onnxruntime"
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def rss_mb() -> float:

@@ -38,6 +38,14 @@ _applied: bool | None = None
 
 
 @functools.cache
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity on Linux, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _glibc() -> ctypes.CDLL | None:
     """The C library when it is glibc (only glibc has ``gnu_get_libc_version``), else ``None``."""
     if not sys.platform.startswith("linux"):

@@ -51,6 +51,7 @@ from vtrack.config import RunConfig
 from vtrack.errors import ConfigError, ExportError
 from vtrack.exporters._io import atomic_write_text
 from vtrack.exporters.files import write_summary
+from vtrack.runtime import available_cores
 
 logger = logging.getLogger(__name__)
 
@@ -126,14 +127,6 @@ class BatchReport:
         if self.count(STATUS_FAILED):
             return EXIT_PARTIAL
         return EXIT_OK
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def plan_workers(n_items: int, cores: int, workers: int | None, threads: int | None) -> tuple[int, int]:

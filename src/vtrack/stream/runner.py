@@ -27,7 +27,6 @@ output file is complete and valid for the frames done.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time as _time
@@ -43,6 +42,7 @@ from vtrack.detectors.base import Detector
 from vtrack.errors import VtrackError
 from vtrack.exporters.base import Exporter
 from vtrack.pipeline.step import FrameStep
+from vtrack.runtime import available_cores
 from vtrack.stream.base import Source
 from vtrack.types import Frame, FrameResult
 
@@ -626,9 +626,6 @@ def plan_inference(
     if providers and providers[0] != "CPUExecutionProvider":
         return sessions or 1, threads
     if cores is None:
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            cores = os.cpu_count() or 1
+        cores = available_cores()
     n = sessions or max(1, min(DEFAULT_CPU_SESSIONS, cores))
     return n, threads or max(1, cores // n)
