@@ -81,6 +81,11 @@ DETECT_EMA = 0.2
 """Weight of the newest detection time in its running average."""
 MAX_FPS_SLACK = 0.1
 """A frame counts as due for ``max_fps`` up to this share of the interval early (frame times jitter)."""
+BEHIND_MIN_FPS = 5.0
+"""An uncapped carrying worker that is behind (frames wait) still detects this often: when carrying
+every frame costs more than the box has (a loaded CPU, many boxes), waiting to catch up first starved
+the detector to one detection a second (:data:`MAX_CARRY_S`); detections come first, and carried
+frames wait (or the oldest drop)."""
 
 def scrub(text: str) -> str:
     """``text`` with any URL credential replaced by ``***`` (library errors); see :mod:`vtrack.redact`."""
@@ -545,16 +550,17 @@ class StreamWorker:
 
     def _detect_now(self, src: LiveSourceLike, step: FrameStep, captured: float) -> bool:
         """Run the detector on this frame? Always, unless the step carries tracks and the source hands
-        on every frame: then only when no newer frame waits, ``max_fps`` allows, and the frames that
+        on every frame: then when ``max_fps`` allows and either no newer frame waits or (behind) the
+        last detection is ``1 / max_fps`` old (``1 / BEHIND_MIN_FPS`` uncapped), and the frames that
         arrive during the detection fit in the source's queue (or the last detection is old)."""
         keep = getattr(src, "keep", 1)
         if not step.can_carry or keep <= 1 or self._last_detect is None:
             return True
-        if getattr(src, "pending", 0) > 0:
-            return False
         since = captured - self._last_detect
         cap = self.cfg.max_fps
         if cap is not None and since < (1.0 - MAX_FPS_SLACK) / cap:
             return False
+        if getattr(src, "pending", 0) > 0 and since < (1.0 - MAX_FPS_SLACK) / (cap or BEHIND_MIN_FPS):
+            return False  # behind: carry to catch up, unless a detection is due
         expected = (self._detect_s or 0.0) * self._fps
         return expected <= DETECT_BACKLOG_SHARE * keep or since >= MAX_CARRY_S

@@ -24,7 +24,10 @@ class StubDetector:
         (False, 8, 3, None, 0.0, 0.01, True),  # a tracker that cannot carry: every frame is detected
         (True, 1, 0, None, 0.0, 0.01, True),  # newest-frame source: every frame it hands on
         (True, 8, 0, None, None, 0.0, True),  # the first frame
-        (True, 8, 2, None, 0.0, 1.0, False),  # behind: carry until caught up
+        (True, 8, 2, None, 0.0, 0.1, False),  # behind: carry to catch up
+        (True, 8, 2, None, 0.0, 0.19, True),  # ... but a box that stays behind still detects 5 a second
+        (True, 8, 2, 10.0, 0.0, 0.05, False),  # behind, 10 FPS: not due yet
+        (True, 8, 2, 10.0, 0.0, 0.095, True),  # behind, 10 FPS: due, detections come first
         (True, 8, 0, None, 0.0, 0.01, True),  # caught up, no cap
         (True, 8, 0, 5.0, 0.0, 0.1, False),  # caught up, but 5 FPS allows the next one at 0.2 s
         (True, 8, 0, 5.0, 0.0, 0.19, True),  # within the slack of the interval
