@@ -89,7 +89,7 @@ class BenchConfig:
         classes: Class names tracked and counted, ``None`` for all.
         lines: ``NAME=x1,y1,x2,y2`` counting lines.
         cores: Thread budget (cores); default: this process's CPU affinity.
-        sessions: Sessions of (b)/(c); default: :func:`~vtrack.stream.runner.plan_inference`.
+        sessions: Sessions of (b)/(c); default: :func:`~vtrack.detectors.plan.plan_inference`.
         threads: Intra-op threads per session of (b)/(c); default: as ``sessions``.
         max_frames: Frames per variant (``None``: the whole video).
         limit_frames: Inferences per layout in (e).

@@ -25,7 +25,7 @@ from vtrack.detectors.backend import (
 )
 from vtrack.detectors.export import resolve_model
 from vtrack.detectors.onnx_yolo import CPU, YoloOnnxDetector, select_providers
-from vtrack.stream.runner import plan_inference
+from vtrack.detectors.plan import plan_inference
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def build_detector(
         model: The model config.
         model_path: The model file when already resolved; default ``resolve_model(model.path)``.
         sessions: Parallel inferences; default ``model.sessions`` or the plan for this machine
-            (:func:`~vtrack.stream.runner.plan_inference`: two 1-thread ones on 2 cores).
+            (:func:`~vtrack.detectors.plan.plan_inference`: two 1-thread ones on 2 cores).
         threads: Threads per inference; default ``model.threads`` or the plan.
         shared: Many threads call ``infer`` on the detector at once (``vtrack serve``): ONNX Runtime keeps
             one session run concurrently (with ``model.threads``), OpenVINO gets the planned streams.

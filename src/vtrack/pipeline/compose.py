@@ -44,7 +44,7 @@ def load_detector(
 
     Args:
         model: the model settings.
-        parallel: open the sessions :func:`~vtrack.stream.runner.plan_inference` chooses for the
+        parallel: open the sessions :func:`~vtrack.detectors.plan.plan_inference` chooses for the
             pipelined file runner (several frames in flight); otherwise ONNX Runtime keeps one session
             that every stream's thread calls (a live service shares one detector) and OpenVINO the
             planned streams (:func:`vtrack.detectors.factory.build_detector`).

@@ -24,7 +24,7 @@ from vtrack.exporters.base import Exporter
 from vtrack.exporters.files import EventsJsonlExporter, MotTracksExporter
 from vtrack.geometry import Line
 from vtrack.pipeline.step import FrameStep
-from vtrack.stream.runner import Pipeline, SplitDetector, plan_inference
+from vtrack.stream.runner import Pipeline, SplitDetector
 from vtrack.trackers import make_tracker
 from vtrack.types import Frame, FrameResult
 
@@ -295,28 +295,6 @@ def test_more_workers_than_sessions_is_an_error() -> None:
             start_time=T0,
             workers=3,
         )
-
-
-@pytest.mark.parametrize(
-    ("providers", "sessions", "threads", "cores", "expected"),
-    [
-        (["CPUExecutionProvider"], None, None, 2, (2, 1)),
-        (["CPUExecutionProvider"], None, None, 8, (2, 4)),
-        (["CPUExecutionProvider"], None, None, 1, (1, 1)),
-        (["CPUExecutionProvider"], 1, None, 2, (1, 2)),
-        (["CPUExecutionProvider"], 3, 2, 2, (3, 2)),
-        (["CUDAExecutionProvider", "CPUExecutionProvider"], None, None, 2, (1, None)),
-        (["TensorrtExecutionProvider", "CPUExecutionProvider"], None, 4, 2, (1, 4)),
-    ],
-)
-def test_plan_inference(
-    providers: list[str],
-    sessions: int | None,
-    threads: int | None,
-    cores: int,
-    expected: tuple[int, int | None],
-) -> None:
-    assert plan_inference(providers, sessions, threads, cores=cores) == expected
 
 
 def test_stop_event_while_waiting_for_a_stalled_source() -> None:
