@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 import supervision as sv
@@ -746,34 +745,7 @@ class YoloOnnxDetector:
         Raises:
             ValueError: ``image`` is not an ``(H, W, 3)`` uint8 array.
         """
-        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-            shape = getattr(image, "shape", type(image).__name__)
-            raise ValueError(f"expected a BGR image of shape (H, W, 3), got {shape}")
-        if image.dtype != np.uint8:
-            raise ValueError(f"expected a uint8 image, got dtype {image.dtype}")
-        lb = self._letterbox
-        geom = letterbox_geometry(
-            (image.shape[0], image.shape[1]), lb.target_hw, stride=lb.stride, auto=lb.auto
-        )
-        shape = (1, 3, geom.input_h, geom.input_w)
-        pad = PAD_VALUE / 255.0
-        rows = slice(geom.top, geom.top + geom.new_h)
-        cols = slice(geom.left, geom.left + geom.new_w)
-        if out is None or out.shape != shape or out.dtype != lb.dtype or not out.flags.c_contiguous:
-            out = np.full(shape, pad, dtype=lb.dtype)
-        else:  # the buffer may come from another geometry: repaint the border bands (cheap)
-            out[:, :, : geom.top] = pad
-            out[:, :, rows.stop :] = pad
-            out[:, :, rows, : geom.left] = pad
-            out[:, :, rows, cols.stop :] = pad
-        if (geom.new_h, geom.new_w) != (geom.frame_h, geom.frame_w):
-            resized = cv2.resize(image, (geom.new_w, geom.new_h), interpolation=cv2.INTER_LINEAR)
-        else:
-            resized = image
-        scale = lb.dtype.type(1.0 / 255.0)
-        for c in range(3):  # tensor channel c (RGB) is image channel 2 - c (BGR)
-            np.multiply(resized[:, :, 2 - c], scale, out=out[0, c, rows, cols], casting="unsafe")
-        return out, geom
+        return self._letterbox.into(image, out)
 
     def infer(self, tensor: np.ndarray, session: int = 0) -> list[np.ndarray]:
         """Run the model on a prepared tensor (the second stage of :meth:`__call__`).

@@ -174,7 +174,7 @@ class Letterboxer:
         return self._geom
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, LetterboxGeometry]:
-        """Letterbox one frame.
+        """Letterbox one frame into this letterboxer's own tensor (reused by the next call).
 
         Args:
             image: BGR ``(H, W, 3)`` uint8.
@@ -186,18 +186,54 @@ class Letterboxer:
         Raises:
             ValueError: ``image`` is not an ``(H, W, 3)`` uint8 array.
         """
-        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-            shape = getattr(image, "shape", type(image).__name__)
-            raise ValueError(f"expected a BGR image of shape (H, W, 3), got {shape}")
-        if image.dtype != np.uint8:
-            raise ValueError(f"expected a uint8 image, got dtype {image.dtype}")
-        geom = self.geometry((image.shape[0], image.shape[1]))
+        geom = self._checked_geometry(image)
         if self._tensor is None:
             self._tensor = np.full((1, 3, geom.input_h, geom.input_w), PAD_VALUE / 255.0, dtype=self.dtype)
             logger.debug(
                 "letterbox tensor %s for frames %sx%s", self._tensor.shape, geom.frame_w, geom.frame_h
             )
-        tensor = self._tensor
+        self._paint(image, geom, self._tensor)
+        return self._tensor, geom
+
+    def into(self, image: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, LetterboxGeometry]:
+        """Letterbox one frame into ``out`` (several frames in flight, each in its own buffer).
+
+        Args:
+            image: BGR ``(H, W, 3)`` uint8.
+            out: A tensor from an earlier call, reused (its border repainted) when it has the right
+                shape and dtype; ``None`` or any other array: a new tensor is allocated.
+
+        Returns:
+            ``(tensor, geometry)`` as :meth:`__call__`; ``out`` itself when reusable.
+
+        Raises:
+            ValueError: ``image`` is not an ``(H, W, 3)`` uint8 array.
+        """
+        geom = self._checked_geometry(image)
+        shape = (1, 3, geom.input_h, geom.input_w)
+        pad = PAD_VALUE / 255.0
+        rows = slice(geom.top, geom.top + geom.new_h)
+        cols = slice(geom.left, geom.left + geom.new_w)
+        if out is None or out.shape != shape or out.dtype != self.dtype or not out.flags.c_contiguous:
+            out = np.full(shape, pad, dtype=self.dtype)
+        else:  # the buffer may come from another geometry: repaint the border bands (cheap)
+            out[:, :, : geom.top] = pad
+            out[:, :, rows.stop :] = pad
+            out[:, :, rows, : geom.left] = pad
+            out[:, :, rows, cols.stop :] = pad
+        self._paint(image, geom, out)
+        return out, geom
+
+    def _checked_geometry(self, image: np.ndarray) -> LetterboxGeometry:
+        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+            shape = getattr(image, "shape", type(image).__name__)
+            raise ValueError(f"expected a BGR image of shape (H, W, 3), got {shape}")
+        if image.dtype != np.uint8:
+            raise ValueError(f"expected a uint8 image, got dtype {image.dtype}")
+        return self.geometry((image.shape[0], image.shape[1]))
+
+    def _paint(self, image: np.ndarray, geom: LetterboxGeometry, tensor: np.ndarray) -> None:
+        """The resized frame into the tensor's picture area: BGR→RGB and ``/255`` in one write."""
         if (geom.new_h, geom.new_w) != (geom.frame_h, geom.frame_w):
             resized = cv2.resize(image, (geom.new_w, geom.new_h), interpolation=cv2.INTER_LINEAR)
         else:
@@ -206,4 +242,3 @@ class Letterboxer:
         cols = slice(geom.left, geom.left + geom.new_w)
         for c in range(3):  # tensor channel c (RGB) is image channel 2 - c (BGR)
             np.multiply(resized[:, :, 2 - c], self._scale, out=tensor[0, c, rows, cols], casting="unsafe")
-        return tensor, geom
