@@ -80,16 +80,18 @@ class ModelConfig(_Strict):
         None,
         gt=0,
         le=256,
-        description="ONNX Runtime intra-op threads per session; default: the CPU cores divided among "
-        "the sessions on CPU, ONNX Runtime's choice on a GPU.",
+        description="Threads per inference (ONNX Runtime intra-op threads per session, OpenVINO threads "
+        "per stream); default: the CPU cores divided among the sessions on CPU, ONNX Runtime's choice on "
+        "a GPU. `vtrack serve` with one stream: all cores for one inference at a time.",
     )
     sessions: int | None = Field(
         None,
         gt=0,
         le=64,
-        description="ONNX Runtime sessions running frames in parallel (frame-level parallelism); "
-        "default: 2 on a CPU with 2 or more cores (two 1-thread sessions beat one 2-thread session on "
-        "2 cores), 1 on a GPU.",
+        description="Inferences running frames in parallel (ONNX Runtime sessions, OpenVINO streams; "
+        "frame-level parallelism in `run`/`batch`, parallel streams in `serve`); default: 2 on a CPU "
+        "with 2 or more cores (two 1-thread sessions beat one 2-thread session on 2 cores), 1 on a GPU "
+        "and in `vtrack serve` with one stream.",
     )
     half: bool = Field(
         False,
