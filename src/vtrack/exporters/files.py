@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
@@ -28,7 +29,7 @@ import numpy as np
 from vtrack.analytics.aggregate import HourlyCounts
 from vtrack.analytics.zones import ZoneHourly
 from vtrack.exporters._io import ExportError, atomic_write_text, prepare_path
-from vtrack.types import FrameResult
+from vtrack.types import CrossingEvent, FrameResult, ZoneEvent
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,44 @@ def _os_error(e: OSError) -> str:
     return e.strerror or str(e)
 
 
-class EventsJsonlExporter:
+class _JsonLinesExporter:
+    """One JSON object per event per line; subclasses say which events of a frame (:meth:`_events`)."""
+
+    _what = "events"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
+        atomic: bool = True,
+    ) -> None:
+        self._out = _LineFile(path, flush_interval_s, self._what, atomic=atomic)
+        self.events_written = 0
+
+    @property
+    def path(self) -> Path:
+        return self._out.path
+
+    def _events(self, result: FrameResult) -> Sequence[CrossingEvent | ZoneEvent]:
+        raise NotImplementedError
+
+    def write(self, result: FrameResult) -> None:
+        """Append the events of one frame.
+
+        Raises:
+            ExportError: if the exporter is closed or the file cannot be written.
+        """
+        lines = [json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in self._events(result)]
+        self._out.write_lines(lines)
+        self.events_written += len(lines)
+
+    def close(self) -> None:
+        """Flush and close (idempotent)."""
+        self._out.close()
+
+
+class EventsJsonlExporter(_JsonLinesExporter):
     """Writes one JSON object per :class:`~vtrack.types.CrossingEvent` per line (``event.to_json()``).
 
     Args:
@@ -122,33 +160,8 @@ class EventsJsonlExporter:
             ``path`` as it grows, for a file read while it is written).
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
-        atomic: bool = True,
-    ) -> None:
-        self._out = _LineFile(path, flush_interval_s, "events", atomic=atomic)
-        self.events_written = 0
-
-    @property
-    def path(self) -> Path:
-        return self._out.path
-
-    def write(self, result: FrameResult) -> None:
-        """Append the events of one frame.
-
-        Raises:
-            ExportError: if the exporter is closed or the file cannot be written.
-        """
-        lines = [json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in result.events]
-        self._out.write_lines(lines)
-        self.events_written += len(lines)
-
-    def close(self) -> None:
-        """Flush and close (idempotent)."""
-        self._out.close()
+    def _events(self, result: FrameResult) -> Sequence[CrossingEvent]:
+        return result.events
 
 
 class _CheckpointedCsv:
@@ -358,7 +371,7 @@ ZONES_CSV_HEADER = (
 )
 
 
-class ZoneEventsJsonlExporter:
+class ZoneEventsJsonlExporter(_JsonLinesExporter):
     """Writes one JSON object per :class:`~vtrack.types.ZoneEvent` per line (``event.to_json()``).
 
     Args:
@@ -366,33 +379,10 @@ class ZoneEventsJsonlExporter:
         flush_interval_s, atomic: see :class:`EventsJsonlExporter`.
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
-        atomic: bool = True,
-    ) -> None:
-        self._out = _LineFile(path, flush_interval_s, "zone events", atomic=atomic)
-        self.events_written = 0
+    _what = "zone events"
 
-    @property
-    def path(self) -> Path:
-        return self._out.path
-
-    def write(self, result: FrameResult) -> None:
-        """Append the frame's zone events (``result.zone_events``).
-
-        Raises:
-            ExportError: if the exporter is closed or the file cannot be written.
-        """
-        lines = [json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in result.zone_events]
-        self._out.write_lines(lines)
-        self.events_written += len(lines)
-
-    def close(self) -> None:
-        """Flush and close (idempotent)."""
-        self._out.close()
+    def _events(self, result: FrameResult) -> Sequence[ZoneEvent]:
+        return result.zone_events
 
 
 class ZonesCsvExporter(_CheckpointedCsv):
