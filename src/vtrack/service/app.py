@@ -20,7 +20,6 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from typing import Annotated, Any, Literal
@@ -31,7 +30,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, Field
 
 from vtrack import __version__
 from vtrack.analytics.aggregate import hour_start
@@ -39,7 +37,8 @@ from vtrack.config import DeploymentConfig, StreamConfig
 from vtrack.errors import VtrackError
 from vtrack.exporters.store import CountFilter, open_store, query_counts
 from vtrack.exporters.store.query import bucket_start, parse_time, zone
-from vtrack.service.manager import StreamManager, StreamStatus, StreamWorker, scrub
+from vtrack.service.manager import StreamManager, StreamWorker, scrub
+from vtrack.service.schemas import CountRowOut, CountsOut, StreamStatus, ZoneRowOut, ZonesOut
 from vtrack.service.server import allowed_hosts
 from vtrack.service.subclasses_api import add_subclass_routes
 from vtrack.service.zonestats import MemoryZoneHours, zone_figures
@@ -76,82 +75,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 StreamId = Annotated[str, Path(description="Stream id.", max_length=63)]
-
-
-class StreamInfo(BaseModel):
-    """A stream as the API shows it (the source with credentials replaced by ``***``)."""
-
-    id: str
-    source: str = Field(description="The source, credentials redacted.")
-    enabled: bool
-    state: str = Field(description="connecting, running, reconnecting, stopped or failed.")
-    last_error: str | None
-    fps: float = Field(description="Frames processed per second (recent).")
-    source_fps: float | None
-    width: int | None
-    height: int | None
-    last_frame_age_seconds: float | None
-    reconnects: int
-    frames_processed: int
-    frames_detected: int = Field(
-        description="Frames the detector ran on; the other processed frames had their tracks carried."
-    )
-    frames_dropped: int
-    lines: list[str]
-    classes: list[str] | None
-    counts: dict[str, dict[str, dict[str, int]]] = Field(
-        description="Crossings since the stream started: {line: {class: {in: n, out: n}}}."
-    )
-    zones: list[str] = Field(description="Zone names.")
-    occupancy: dict[str, dict[str, int]] = Field(
-        description="Tracks in each zone now: {zone: {class: n}} (every zone; classes seen so far)."
-    )
-    restarts: int = Field(description="Restarts through POST /api/streams/{id}/restart.")
-
-
-class CountRowOut(BaseModel):
-    start: datetime = Field(description="Start of the bucket, in the query's time zone.")
-    line: str
-    class_name: str = Field(alias="class")
-    direction: str
-    count: int
-
-
-class CountsOut(BaseModel):
-    stream: str
-    bucket: str
-    timezone: str
-    since: datetime = Field(alias="from")
-    until: datetime = Field(alias="to")
-    source: Literal["store", "memory"]
-    rows: list[CountRowOut]
-
-
-class ZoneRowOut(BaseModel):
-    start: datetime = Field(description="Start of the bucket, in the query's time zone.")
-    zone: str
-    class_name: str = Field(alias="class")
-    entries: int
-    exits: int
-    max_occupancy: int = Field(description="Most present at once (over several hours: max of the maxima).")
-    mean_occupancy: float | None = Field(
-        description="Time-weighted mean present (hour buckets only; else null)."
-    )
-    mean_dwell_seconds: float | None = Field(description="Mean dwell of the exits (weighted by exits).")
-
-
-class ZonesOut(BaseModel):
-    stream: str
-    bucket: str
-    timezone: str
-    since: datetime = Field(alias="from")
-    until: datetime = Field(alias="to")
-    source: Literal["store", "memory"]
-    rows: list[ZoneRowOut]
-
-
-def _info(status: StreamStatus) -> StreamInfo:
-    return StreamInfo(**asdict(status))
 
 
 class _Guard:
@@ -453,22 +376,22 @@ def create_app(config: DeploymentConfig, manager: StreamManager | None = None) -
 
     # ------------------------------------------------------------------ streams
     @app.get("/api/streams", tags=["streams"])
-    def list_streams() -> list[StreamInfo]:
+    def list_streams() -> list[StreamStatus]:
         """Every stream with its state, FPS, last frame age, reconnects and dropped frames."""
         out = []
         for sid in mgr.ids():
             status = mgr.status(sid)
             if status is not None:
-                out.append(_info(status))
+                out.append(status)
         return out
 
     @app.get("/api/streams/{stream_id}", tags=["streams"], responses={404: {"description": "No such stream"}})
-    def get_stream(stream_id: StreamId) -> StreamInfo:
+    def get_stream(stream_id: StreamId) -> StreamStatus:
         """One stream."""
         status = mgr.status(stream_id)
         if status is None:
             raise HTTPException(404, f"no stream {stream_id!r}")
-        return _info(status)
+        return status
 
     @app.post(
         "/api/streams",
@@ -476,7 +399,7 @@ def create_app(config: DeploymentConfig, manager: StreamManager | None = None) -
         status_code=201,
         responses={409: {"description": "The id is taken"}, 413: {"description": "Body too large"}},
     )
-    def add_stream(cfg: StreamConfig) -> StreamInfo:
+    def add_stream(cfg: StreamConfig) -> StreamStatus:
         """Add (and start) a stream at run time; its source must pass ``server.allow_sources``."""
         check_source_allowed(cfg.source, srv.allow_sources.rules())  # 422 before anything is opened
         if mgr.has(cfg.id):
@@ -484,21 +407,21 @@ def create_app(config: DeploymentConfig, manager: StreamManager | None = None) -
         mgr.add(cfg)
         status = mgr.status(cfg.id)
         assert status is not None
-        return _info(status)
+        return status
 
     @app.post(
         "/api/streams/{stream_id}/restart",
         tags=["streams"],
         responses={404: {"description": "No such stream"}, 409: {"description": "The stream is not enabled"}},
     )
-    def restart_stream(stream_id: StreamId) -> StreamInfo:
+    def restart_stream(stream_id: StreamId) -> StreamStatus:
         """Open the stream's source again (e.g. after a ``failed`` state: the file is back, the store
         reachable), keeping its tracker, counters and counts."""
         _worker(stream_id)  # 404 / 409
         status = mgr.restart(stream_id)
         if status is None:  # removed meanwhile
             raise HTTPException(404, f"no stream {stream_id!r}")
-        return _info(status)
+        return status
 
     @app.delete(
         "/api/streams/{stream_id}",

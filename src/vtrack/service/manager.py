@@ -18,11 +18,11 @@ from vtrack.errors import ConfigError
 from vtrack.metrics import Metrics
 from vtrack.pipeline.compose import load_detector
 from vtrack.runtime import available_cores
+from vtrack.service.schemas import StreamStatus
 from vtrack.service.worker import (
     DailyStoreRuns,
     LiveSourceLike,
     SourceFactory,
-    StreamStatus,
     StreamWorker,
     live_source_factory,
     safe_source,
@@ -226,12 +226,9 @@ class StreamManager:
             return None
         if worker is not None:
             return worker.status()
-        return StreamStatus(
+        return StreamStatus(  # not enabled: the figures of a stream that has not run
             id=cfg.id, source=safe_source(cfg.source), enabled=cfg.enabled, state="stopped",
-            last_error=None, fps=0.0, source_fps=None, width=None, height=None,
-            last_frame_age_seconds=None, reconnects=0, frames_processed=0, frames_detected=0,
-            frames_dropped=0,
-            lines=[ln.name for ln in cfg.counting.lines], classes=cfg.classes, counts={},
+            lines=[ln.name for ln in cfg.counting.lines], classes=cfg.classes,
             zones=[z.name for z in cfg.counting.zones], occupancy={z.name: {} for z in cfg.counting.zones},
         )
 

@@ -26,7 +26,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
@@ -56,6 +55,7 @@ from vtrack.pipeline.step import FrameStep
 from vtrack.redact import redact_url
 from vtrack.service.outputs import StreamOutputs
 from vtrack.service.recorder import StreamRecorder
+from vtrack.service.schemas import StreamStatus
 from vtrack.service.view import LiveView
 from vtrack.subclasses.runtime import counted_classes, detector_classes, open_stage
 from vtrack.subclasses.stage import SubclassStage
@@ -135,32 +135,6 @@ def live_source_factory(cfg: StreamConfig) -> LiveSourceLike:
 def safe_source(url: str) -> str:
     """The source as shown to users (credentials replaced by ``***``)."""
     return redact_url(url)
-
-
-@dataclass
-class StreamStatus:
-    """What the API shows of one stream (no secrets)."""
-
-    id: str
-    source: str
-    enabled: bool
-    state: str
-    last_error: str | None
-    fps: float
-    source_fps: float | None
-    width: int | None
-    height: int | None
-    last_frame_age_seconds: float | None
-    reconnects: int
-    frames_processed: int
-    frames_detected: int
-    frames_dropped: int
-    lines: list[str]
-    classes: list[str] | None
-    counts: dict[str, dict[str, dict[str, int]]]
-    zones: list[str] = field(default_factory=list)
-    occupancy: dict[str, dict[str, int]] = field(default_factory=dict)
-    restarts: int = 0
 
 
 class DailyStoreRuns:
