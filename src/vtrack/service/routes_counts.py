@@ -17,6 +17,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
 
 from vtrack.analytics.aggregate import hour_start
 from vtrack.config import DeploymentConfig
@@ -35,41 +36,72 @@ QUERY_TIME_RANGE = (datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(3000, 1,
 bucket arithmetic in a time zone would overflow)."""
 NEEDS_STORE_15MIN = "bucket=15min needs a count store (set 'store:' in the config)"
 
-Since = Annotated[str | None, Query(alias="from", description="ISO 8601 start (default: 24 h before `to`).")]
-Until = Annotated[str | None, Query(alias="to", description="ISO 8601 end (default: now).")]
-BucketSize = Annotated[Bucket, Query(description="Bucket size (15min needs a count store).")]
-Tz = Annotated[str | None, Query(description="IANA zone of buckets (default: the config's).")]
-ZoneName = Annotated[str | None, Query(alias="zone", description="Only this zone.")]
+
+class CountsQuery(BaseModel):
+    """The query string of ``/counts``: the window ``[from, to)``, the bucket size and time zone."""
+
+    since: str | None = Field(None, alias="from", description="ISO 8601 start (default: 24 h before `to`).")
+    until: str | None = Field(None, alias="to", description="ISO 8601 end (default: now).")
+    bucket: Bucket = Field("hour", description="Bucket size (15min needs a count store).")
+    tz: str | None = Field(None, description="IANA zone of buckets (default: the config's).")
+
+    def window(self, default_tz: str) -> tuple[ZoneInfo, datetime, datetime]:
+        """The time zone of the buckets (``tz``, else ``default_tz``) and the ``[from, to)`` asked
+        for (default: the last :data:`COUNTS_DEFAULT_HOURS` hours).
+
+        Raises:
+            VtrackError: an unknown time zone or a time that does not parse (answered 422).
+            HTTPException: 422 for a time outside :data:`QUERY_TIME_RANGE` or an empty window.
+        """
+        zone_ = zone(self.tz or default_tz)
+        lo, hi = QUERY_TIME_RANGE
+        try:
+            end = parse_time(self.until, zone_) if self.until else datetime.now(timezone.utc)
+            default_start = end - timedelta(hours=COUNTS_DEFAULT_HOURS)
+            start = parse_time(self.since, zone_) if self.since else default_start
+            inside = lo <= start <= hi and lo <= end <= hi
+        except OverflowError:
+            inside = False
+        if not inside:
+            raise HTTPException(
+                422, f"'from' and 'to' must lie between {lo.date().isoformat()} and {hi.date().isoformat()}"
+            )
+        if start >= end:
+            raise HTTPException(422, "'from' must be before 'to'")
+        return zone_, start, end
+
+
+class ZonesQuery(CountsQuery):
+    """The query string of ``/zones``: that of ``/counts``, and one zone or all."""
+
+    zone: str | None = Field(None, description="Only this zone.")
+
+
+CountsParams = Annotated[CountsQuery, Query()]
+"""``/counts``'s query parameters, one model."""
+ZonesParams = Annotated[ZonesQuery, Query()]
+"""``/zones``'s query parameters, one model."""
 
 
 @router.get("/api/streams/{stream_id}/zones", response_model_by_alias=True, responses=NO_STREAM)
-def zones(
-    stream_id: StreamId,
-    mgr: Manager,
-    config: Config,
-    since: Since = None,
-    until: Until = None,
-    bucket: BucketSize = "hour",
-    tz: Tz = None,
-    zone_name: ZoneName = None,
-) -> ZonesOut:
+def zones(stream_id: StreamId, mgr: Manager, config: Config, query: ZonesParams) -> ZonesOut:
     """Zone entries, exits, max and mean occupancy and mean dwell per bucket × zone × class, from
     the count store when configured, else from the in-memory hours (the previous and the current
     UTC day)."""
     require_stream(mgr, stream_id)
-    zone_ = zone(tz or config.timezone)
-    start, end = _window(since, until, zone_)
+    zone_, start, end = query.window(config.timezone)
+    bucket = query.bucket
     source: FiguresSource
     if config.store:
         store = open_store(config.store)
         try:
-            flt = CountFilter(stream=stream_id, zone=zone_name, since=start, until=end)
+            flt = CountFilter(stream=stream_id, zone=query.zone, since=start, until=end)
             figures, _ = zone_figures(store, flt, bucket, zone_)
         finally:
             store.close()
         source = "store"
     else:
-        figures = _memory_zone_figures(mgr, stream_id, zone_name, start, end, bucket, zone_)
+        figures = _memory_zone_figures(mgr, stream_id, query.zone, start, end, bucket, zone_)
         source = "memory"
     rows = [
         ZoneRowOut(
@@ -91,38 +123,21 @@ def zones(
     deprecated=True,
     responses=NO_STREAM,
 )
-def zone_counts(
-    stream_id: StreamId,
-    mgr: Manager,
-    config: Config,
-    since: Since = None,
-    until: Until = None,
-    bucket: BucketSize = "hour",
-    tz: Tz = None,
-    zone_name: ZoneName = None,
-) -> ZonesOut:
+def zone_counts(stream_id: StreamId, mgr: Manager, config: Config, query: ZonesParams) -> ZonesOut:
     """The count store's part of ``/api/streams/{id}/zones`` (422 without a store); use that route."""
     require_stream(mgr, stream_id)
     if not config.store:
         raise HTTPException(422, "zone counts need a count store (set 'store:' in the config)")
-    return zones(stream_id, mgr, config, since, until, bucket, tz, zone_name)
+    return zones(stream_id, mgr, config, query)
 
 
 @router.get("/api/streams/{stream_id}/counts", response_model_by_alias=True)
-def counts(
-    stream_id: StreamId,
-    mgr: Manager,
-    config: Config,
-    since: Since = None,
-    until: Until = None,
-    bucket: BucketSize = "hour",
-    tz: Tz = None,
-) -> CountsOut:
+def counts(stream_id: StreamId, mgr: Manager, config: Config, query: CountsParams) -> CountsOut:
     """Line crossings per bucket × line × class × direction, from the count store when configured,
     else from the in-memory hourly counts (last 48 h)."""
     require_stream(mgr, stream_id)
-    zone_ = zone(tz or config.timezone)
-    start, end = _window(since, until, zone_)
+    zone_, start, end = query.window(config.timezone)
+    bucket = query.bucket
     source: FiguresSource
     if config.store:
         rows = _store_count_rows(config, stream_id, start, end, bucket, zone_)
@@ -207,26 +222,3 @@ def _memory_zone_figures(
             422, f"buckets in {zone_.key} need a count store (its UTC offset is not whole hours)"
         )
     return figures
-
-
-def _window(since: str | None, until: str | None, zone_: ZoneInfo) -> tuple[datetime, datetime]:
-    """The ``[from, to)`` of a counts query (default: the last :data:`COUNTS_DEFAULT_HOURS` hours).
-
-    Raises:
-        HTTPException: 422 for a time that does not parse, lies outside :data:`QUERY_TIME_RANGE`
-            or an empty window.
-    """
-    lo, hi = QUERY_TIME_RANGE
-    try:
-        end = parse_time(until, zone_) if until else datetime.now(timezone.utc)
-        start = parse_time(since, zone_) if since else end - timedelta(hours=COUNTS_DEFAULT_HOURS)
-        inside = lo <= start <= hi and lo <= end <= hi
-    except OverflowError:
-        inside = False
-    if not inside:
-        raise HTTPException(
-            422, f"'from' and 'to' must lie between {lo.date().isoformat()} and {hi.date().isoformat()}"
-        )
-    if start >= end:
-        raise HTTPException(422, "'from' must be before 'to'")
-    return start, end
