@@ -44,7 +44,7 @@ import numpy as np
 import supervision as sv
 
 from vtrack.analytics.lines import DEFAULT_MAX_TRACK_AGE_FRAMES, LineCounter
-from vtrack.cli_eval import parse_params
+from vtrack.cli.common import parse_params
 from vtrack.config import RunConfig, lines_from_flags
 from vtrack.evaluation import load_mot_rows, load_sequence
 from vtrack.evaluation_counts import (

@@ -1,6 +1,6 @@
 """Count accuracy: line crossings scored against truth, per line × class × direction and per time segment.
 
-``vtrack eval-counts`` (:mod:`vtrack.cli_eval`) is the command; this module holds the logic.
+``vtrack eval-counts`` (:mod:`vtrack.cli.eval_counts`) is the command; this module holds the logic.
 
 **Truth** is a list of crossings, from either
 

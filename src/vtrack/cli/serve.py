@@ -6,45 +6,26 @@ every stream's worker finishes its frame and closes its source and count store.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.logging import RichHandler
 
-from vtrack import cli_output
-from vtrack.cli_model import BackendOption, PrecisionOption
-from vtrack.cli_output import print_error
+from vtrack.cli.common import EXIT_USER_ERROR, fail, setup_logging
+from vtrack.cli.options import BackendOption, PrecisionOption
+from vtrack.cli.output import out
 from vtrack.config import DeploymentConfig, load_deployment_config
 from vtrack.errors import ConfigError, VtrackError
 
 log = logging.getLogger("vtrack")
 
-EXIT_USER_ERROR = 2
-_out, _err = cli_output.out, cli_output.err
-
 
 def _setup_logging(verbose: int) -> None:
-    level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
-    logging.basicConfig(
-        level=level,
-        format="%(message)s",
-        handlers=[RichHandler(console=_err, show_path=False, show_time=True, rich_tracebacks=False)],
-        force=True,
-    )
+    """Timed log lines; vtrack's own at info even without ``-v``, uvicorn's access log with ``-v``."""
+    level = setup_logging(verbose, show_time=True)
     logging.getLogger("vtrack").setLevel(logging.INFO if verbose == 0 else level)
     logging.getLogger("uvicorn.access").setLevel(logging.INFO if verbose >= 1 else logging.WARNING)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def build_deployment(
@@ -101,28 +82,27 @@ def serve_command(
     try:
         cfg = build_deployment(config, host, port, token, backend=backend, precision=precision)
     except VtrackError as e:
-        print_error(e)
-        raise typer.Exit(EXIT_USER_ERROR) from None
+        fail(e)
     enabled = sum(1 for s in cfg.streams if s.enabled)
     if check:
-        _out.print(f"{config}: valid ({len(cfg.streams)} stream(s), {enabled} enabled)")
+        out.print(f"{config}: valid ({len(cfg.streams)} stream(s), {enabled} enabled)")
         return
-    if not _is_loopback(cfg.server.host) and cfg.server.token is None:
-        log.warning("binding %s without a token: anyone on the network can use the API", cfg.server.host)
 
     import uvicorn
 
     from vtrack.service.app import create_app
     from vtrack.service.manager import StreamManager
-    from vtrack.service.server import uvicorn_config
+    from vtrack.service.server import _is_loopback, uvicorn_config
+
+    if not _is_loopback(cfg.server.host) and cfg.server.token is None:
+        log.warning("binding %s without a token: anyone on the network can use the API", cfg.server.host)
 
     manager = StreamManager(cfg)
     try:
         manager.start()  # load the model first: a bad model is one line here, not a lifespan traceback
     except VtrackError as e:
         manager.stop()
-        print_error(e)
-        raise typer.Exit(EXIT_USER_ERROR) from None
+        fail(e)
     app = create_app(cfg, manager)
 
     class _Server(uvicorn.Server):
@@ -132,7 +112,7 @@ def serve_command(
 
     uv_config = uvicorn_config(app, cfg.server, access_log=verbose >= 1)
     server = _Server(uv_config)
-    _out.print(
+    out.print(
         f"vtrack serve: http://{cfg.server.host}:{cfg.server.port}/ ({enabled} stream(s)"
         f"{', token required' if cfg.server.token else ''})",
         highlight=False,

@@ -1,6 +1,6 @@
 """``vtrack bench``: FPS of ``vtrack run`` against the bare loop, Ultralytics and the inference limit.
 
-Registered on the main app in :mod:`vtrack.cli`; the measuring lives in :mod:`vtrack.bench`.
+The measuring lives in :mod:`vtrack.bench`; this module only parses flags and prints the report.
 """
 
 from __future__ import annotations
@@ -12,17 +12,11 @@ from typing import Annotated
 
 import typer
 
-from vtrack import cli_output
 from vtrack.bench import BenchConfig, format_markdown, run_bench
-from vtrack.cli_model import BackendOption, PrecisionOption
-from vtrack.cli_output import print_error
+from vtrack.cli.common import fail
+from vtrack.cli.options import BackendOption, PrecisionOption
+from vtrack.cli.output import out
 from vtrack.errors import VtrackError
-
-log = logging.getLogger(__name__)
-
-EXIT_USER_ERROR = 2
-
-_out, _err = cli_output.out, cli_output.err
 
 
 def bench_command(
@@ -90,8 +84,7 @@ def bench_command(
     try:
         report = run_bench(cfg)
     except VtrackError as e:
-        print_error(e)
-        raise typer.Exit(EXIT_USER_ERROR) from None
+        fail(e)
     if json_out is not None:
         json_out.write_text(json.dumps(report, indent=2) + "\n")
-    _out.print(format_markdown(report), highlight=False, soft_wrap=True, markup=False)
+    out.print(format_markdown(report), highlight=False, soft_wrap=True, markup=False)

@@ -1,8 +1,8 @@
 """``vtrack counts``: crossings (or, with ``--zone``/``--zones``, zone figures) per 15 min, hour or day
 from a count store, as a table, CSV or JSON; with ``--runs``, the store's runs and their status.
 
-Registered on the main app in :mod:`vtrack.cli`. Errors (bad URL, unreachable database, unknown
-zone, bad time) end as one line on stderr with exit code 2.
+Errors (bad URL, unreachable database, unknown zone, bad time) end as one line on stderr with exit
+code 2.
 """
 
 from __future__ import annotations
@@ -10,14 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
 
-from vtrack import cli_output
-from vtrack.cli_output import print_error
+from vtrack.cli.common import fail
+from vtrack.cli.output import out
 from vtrack.errors import ConfigError, VtrackError
 from vtrack.exporters.store.base import CountFilter, RunRecord, open_store
 from vtrack.exporters.store.query import (
@@ -33,9 +32,6 @@ from vtrack.exporters.store.query import (
     zone,
 )
 
-log = logging.getLogger(__name__)
-
-EXIT_USER_ERROR = 2
 CSV_HEADER = ("bucket_start", "stream", "line", "class", "direction", "count")
 ZONE_CSV_HEADER = (
     "bucket_start", "stream", "zone", "class", "entries", "exits", "max_occupancy", "mean_occupancy",
@@ -46,8 +42,6 @@ RUNS_HEADER = (
 )
 Format = Literal["table", "csv", "json"]
 FORMATS: tuple[str, ...] = ("table", "csv", "json")
-
-_out, _err = cli_output.out, cli_output.err
 
 
 def render_csv(result: CountsResult) -> str:
@@ -222,8 +216,7 @@ def counts_command(
         finally:
             st.close()
     except VtrackError as e:
-        print_error(e)
-        raise typer.Exit(EXIT_USER_ERROR) from None
+        fail(e)
     if zone_result is not None:
         _print_zones(zone_result, fmt)
         return
@@ -232,9 +225,9 @@ def counts_command(
     elif fmt == "json":
         typer.echo(render_json(result), nl=False)
     elif result.rows:
-        _out.print(render_table(result))
+        out.print(render_table(result))
     else:
-        _out.print("no crossings match", highlight=False)
+        out.print("no crossings match", highlight=False)
 
 
 def _print_runs(store: str, stream: str | None, run_id: str | None, fmt: str, other_filters: bool) -> None:
@@ -251,9 +244,9 @@ def _print_runs(store: str, stream: str | None, run_id: str | None, fmt: str, ot
     if isinstance(shown, str):
         typer.echo(shown, nl=False)
     elif runs:
-        _out.print(shown)
+        out.print(shown)
     else:
-        _out.print("no runs match", highlight=False)
+        out.print("no runs match", highlight=False)
 
 
 def _print_zones(result: ZoneCountsResult, fmt: str) -> None:
@@ -262,6 +255,6 @@ def _print_zones(result: ZoneCountsResult, fmt: str) -> None:
     elif fmt == "json":
         typer.echo(render_zone_json(result), nl=False)
     elif result.rows:
-        _out.print(render_zone_table(result))
+        out.print(render_zone_table(result))
     else:
-        _out.print("no zone figures match", highlight=False)
+        out.print("no zone figures match", highlight=False)

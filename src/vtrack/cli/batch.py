@@ -1,6 +1,6 @@
 """``vtrack batch``: many videos and photo folders, in parallel worker processes, resumable.
 
-Registered on the ``vtrack`` app in :mod:`vtrack.cli`. With ``--store`` every video's crossings and zone
+With ``--store`` every video's crossings and zone
 figures also go to a count store, as with ``vtrack run --store`` (see docs/batch.md). Exit codes: 0 every
 input done (now or in an earlier run), 3 partial (at least one input failed; the rest were processed), 2
 bad usage (no input found, bad flag, config, model or class), 130 interrupted (finished inputs are kept;
@@ -9,46 +9,20 @@ rerun to resume), 1 internal error.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.logging import RichHandler
 from rich.table import Table
 
-from vtrack import cli_output
-from vtrack.cli_model import BackendOption, PrecisionOption
-from vtrack.cli_output import print_error
+from vtrack.cli.common import build_run_config, fail, parse_start_time, setup_logging, split_classes
+from vtrack.cli.options import BackendOption, PrecisionOption
+from vtrack.cli.output import err, out
+from vtrack.config import lines_from_flags
 from vtrack.errors import ConfigError, VtrackError
 
-log = logging.getLogger("vtrack")
 
-EXIT_USAGE = 2
-
-_out, _err = cli_output.out, cli_output.err
-
-
-def _setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    logging.basicConfig(
-        level=level,
-        format="%(message)s",
-        handlers=[RichHandler(console=_err, show_path=False, show_time=False, rich_tracebacks=False)],
-        force=True,
-    )
-
-
-def _split_classes(text: str | None, flag: str = "--classes") -> list[str] | None:
-    if text is None:
-        return None
-    names = [c.strip() for c in text.split(",") if c.strip()]
-    if not names:
-        raise ConfigError(f"{flag} {text!r}: expected comma-separated class names, e.g. bicycle,person")
-    return names
-
-
-def batch(
+def batch_command(
     inputs: Annotated[
         list[str],
         typer.Argument(help="Video files, folders (videos and photo folders), quoted globs, or @list.txt."),
@@ -141,11 +115,9 @@ def batch(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
 ) -> None:
     """Process many videos and photo folders into --out; resumable (finished inputs are skipped)."""
-    _setup_logging(verbose, quiet)
+    setup_logging(verbose, quiet)
     from vtrack.batch.inputs import expand_inputs
     from vtrack.batch.runner import BatchOptions, run_batch
-    from vtrack.cli import build_run_config, parse_start_time
-    from vtrack.config import lines_from_flags
 
     try:
         start = parse_start_time(start_time)
@@ -155,13 +127,13 @@ def batch(
             "model.conf": conf,
             "model.backend": backend,
             "model.precision": precision,
-            "classes": _split_classes(classes),
+            "classes": split_classes(classes),
             "subclasses": subclasses,
             "counting.lines": [lc.model_dump() for lc in lines_from_flags(line)] if line else None,
             "tracker.type": tracker,
             "stride": stride,
             "output.video": False if no_video else None,
-            "privacy.blur": _split_classes(blur, "--blur"),
+            "privacy.blur": split_classes(blur, "--blur"),
             "store": store,
             "run_id": run_id,
             "start_time": start,
@@ -180,10 +152,9 @@ def batch(
             ray=ray,
             ray_gpus=ray_gpus,
         )
-        report = run_batch(items, cfg, opts, _err)
+        report = run_batch(items, cfg, opts, err)
     except VtrackError as e:
-        print_error(e)
-        raise typer.Exit(EXIT_USAGE) from None
+        fail(e)
     if not quiet:
         _print_report(report)
     raise typer.Exit(report.exit_code)
@@ -191,7 +162,7 @@ def batch(
 
 def _print_report(report: Any) -> None:
     run = report.summary.get("run", {})
-    _out.print(
+    out.print(
         f"[bold]{run.get('processed', 0)}[/] processed, {run.get('skipped', 0)} skipped (done before), "
         f"{run.get('failed', 0)} failed, {run.get('interrupted', 0)} interrupted "
         f"in {report.wall_seconds:.1f} s "
@@ -201,22 +172,22 @@ def _print_report(report: Any) -> None:
     store = report.summary.get("store")
     if store:
         run_id = store.get("run_id") or "one per video"
-        _out.print(f"counts also in {store['url']} (run id: {run_id})", highlight=False)
+        out.print(f"counts also in {store['url']} (run id: {run_id})", highlight=False)
     failed = [o for o in report.outcomes if o.status == "failed"]
     if failed:
         table = Table("input", "error", title="failed")
         for o in failed:
             table.add_row(str(o.item.path), o.error or "")
-        _out.print(table)
+        out.print(table)
     totals = report.summary.get("totals", {})
     if any(totals.get("lines", {}).values()):
         table = Table("line", "class", "in", "out", title="crossings, all files")
         for line_name, per in totals["lines"].items():
             for cls, c in per.items():
                 table.add_row(line_name, cls, str(c["in"]), str(c["out"]))
-        _out.print(table)
+        out.print(table)
     if totals.get("detections"):
-        _out.print(
+        out.print(
             "photo detections: " + ", ".join(f"{c}={n}" for c, n in totals["detections"].items()),
             highlight=False,
         )

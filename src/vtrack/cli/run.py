@@ -1,0 +1,221 @@
+"""``vtrack run``: detect, track and count in a video file or image folder; ``vtrack validate-config``.
+
+Ctrl-C / SIGTERM stop a run cleanly: every output file is closed complete and valid for the frames done
+(exit code 130).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from vtrack.cli.common import (
+    EXIT_INTERRUPTED,
+    build_run_config,
+    fail,
+    parse_start_time,
+    setup_logging,
+    split_classes,
+    stop_on_signals,
+)
+from vtrack.cli.options import BackendOption, PrecisionOption
+from vtrack.cli.output import err, out
+from vtrack.config import (
+    RunConfig,
+    is_deployment_file,
+    lines_from_flags,
+    load_config,
+    load_deployment_config,
+    zones_from_flags,
+)
+from vtrack.errors import ConfigError, VtrackError
+
+
+def run_command(
+    source: Annotated[
+        str | None, typer.Argument(help="Video file, image folder, or glob of images (quote it).")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="ONNX file, .pt checkpoint, or name like yolo11n.")
+    ] = None,
+    imgsz: Annotated[int | None, typer.Option(help="Inference size (default: the model's).")] = None,
+    classes: Annotated[
+        str | None, typer.Option(help="Comma-separated class names to keep, e.g. bicycle,person.")
+    ] = None,
+    conf: Annotated[float | None, typer.Option(help="Minimum confidence (default: 0.25).")] = None,
+    line: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--line",
+            help="Counting line NAME=x1,y1,x2,y2 (pixels, or fractions when all ≤ 1); repeatable. "
+            "'in' = crossing from the right to the left of the arrow A→B.",
+        ),
+    ] = None,
+    zone: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--zone",
+            help="Polygon zone NAME=x1,y1,x2,y2,x3,y3,... (pixels, or fractions when all ≤ 1); repeatable. "
+            "Writes occupancy, entries, exits and dwell times.",
+        ),
+    ] = None,
+    tracker: Annotated[str | None, typer.Option(help="bytetrack (default), botsort, ocsort or auto.")] = None,
+    backend: BackendOption = None,
+    precision: PrecisionOption = None,
+    stride: Annotated[int | None, typer.Option(help="Process every k-th frame.")] = None,
+    fps: Annotated[float | None, typer.Option(help="Frame rate of an image folder.")] = None,
+    start_time: Annotated[
+        str | None,
+        typer.Option(help="ISO 8601 time of the first frame (UTC if no offset) (default: from the file)."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder (default: runs/<name>).")
+    ] = None,
+    no_video: Annotated[bool, typer.Option("--no-video", help="Do not write annotated.mp4.")] = False,
+    blur: Annotated[
+        str | None,
+        typer.Option("--blur", help="Comma-separated classes to pixelate in annotated.mp4, e.g. person "
+                     "(masks with a -seg model; detected for that even outside --classes)."),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help="Also commit every crossing to a count store: sqlite:///path.db or "
+                     "postgresql://user@host/db."),
+    ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option("--run-id", help="Run identity in the store; the same id again replaces its counts "
+                     "(default: source name + hash of its path and start time)."),
+    ] = None,
+    tz: Annotated[
+        str | None, typer.Option("--tz", help="IANA time zone of this stream's buckets (default: UTC).")
+    ] = None,
+    subclasses: Annotated[
+        str | None,
+        typer.Option("--subclasses", help="A .vtc file from `vtrack learn`: count its parent class as "
+                     "CLASS:LABEL, e.g. person:cyclist (--classes may name person:cyclist)."),
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, errors only.")] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
+) -> None:
+    """Detect, track and count in a video file or image folder; write outputs to --out."""
+    setup_logging(verbose, quiet)
+    try:
+        start = parse_start_time(start_time)
+        overrides: dict[str, Any] = {
+            "source": source,
+            "model.path": model,
+            "model.imgsz": imgsz,
+            "model.conf": conf,
+            "model.backend": backend,
+            "model.precision": precision,
+            "classes": split_classes(classes),
+            "counting.lines": [lc.model_dump() for lc in lines_from_flags(line)] if line else None,
+            "counting.zones": [zc.model_dump() for zc in zones_from_flags(zone)] if zone else None,
+            "tracker.type": tracker,
+            "stride": stride,
+            "fps": fps,
+            "start_time": start,
+            "output.dir": str(out_dir) if out_dir is not None else None,
+            "output.video": False if no_video else None,
+            "privacy.blur": split_classes(blur, "--blur"),
+            "store": store,
+            "run_id": run_id,
+            "timezone": tz,
+            "subclasses": subclasses,
+        }
+        cfg = build_run_config(config, overrides)
+        _run(cfg, quiet=quiet)
+    except VtrackError as e:
+        fail(e)
+
+
+def _run(cfg: RunConfig, *, quiet: bool) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from vtrack.job import run_job
+
+    show = not quiet and err.is_terminal
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[fps]:>6.1f} FPS"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not show,
+        transient=False,
+    )
+    task_id = None
+
+    def on_start(src: Any) -> None:
+        nonlocal task_id
+        task_id = progress.add_task(src.name, total=src.frame_count, fps=0.0)
+
+    def on_frame(_res: Any) -> None:
+        if task_id is not None:
+            progress.advance(task_id)
+            t = progress.tasks[0]
+            progress.update(task_id, fps=t.speed or 0.0)
+
+    with stop_on_signals() as stop, progress:
+        outcome = run_job(cfg, stop_event=stop, on_start=on_start, on_frame=on_frame)
+
+    s = outcome.summary
+    if outcome.decode_errors:
+        err.print(
+            f"[yellow]warning:[/] {len(outcome.decode_errors)} decode problem(s); "
+            f"processed the {s['frames']} frames that decoded (first: {outcome.decode_errors[0]})",
+            highlight=False,
+        )
+    if not quiet:
+        _print_summary(s, outcome.out_dir)
+    if s.get("interrupted"):
+        err.print(f"interrupted after {s['frames']} frames; outputs in {outcome.out_dir} are complete")
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _print_summary(s: dict[str, Any], out_dir: Path) -> None:
+    proc = s.get("processing", {})
+    out.print(
+        f"[bold]{s['frames']}[/] frames ({s['seconds']:.1f} s of video at {s['fps']:.2f} FPS) "
+        f"processed at {proc.get('fps', 0):.1f} FPS → {out_dir}",
+        highlight=False,
+    )
+    if s["lines"]:
+        table = Table("line", "class", "in", "out", title="crossings")
+        for line_name, per in s["lines"].items():
+            for cls, c in per.items():
+                table.add_row(line_name, cls, str(c["in"]), str(c["out"]))
+        out.print(table)
+    if s["classes"]:
+        out.print("tracks: " + ", ".join(f"{c}={n}" for c, n in s["classes"].items()), highlight=False)
+
+
+def validate_config_command(
+    file: Annotated[Path, typer.Argument(help="YAML config file.")],
+) -> None:
+    """Check a config file (a `run` config, or a `serve` deployment with `streams:`); print each error
+    with its path and YAML line."""
+    deployment = is_deployment_file(file)
+    try:
+        if deployment:
+            load_deployment_config(file, environ={})
+        else:
+            load_config(file)
+    except ConfigError as e:
+        fail(e, prefix="invalid")
+    out.print(f"{file}: OK ({'a vtrack serve deployment' if deployment else 'a vtrack run config'})")
