@@ -15,10 +15,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from vtrack.cli.common import build_run_config, fail, parse_start_time, setup_logging, split_classes
-from vtrack.cli.options import BackendOption, PrecisionOption
-from vtrack.cli.output import err, out
-from vtrack.config import lines_from_flags
+from vtrack.cli.common import fail, run_config_from_flags, setup_logging
+from vtrack.cli.options import (
+    BackendOption,
+    ConfigOption,
+    ImgszOption,
+    ModelOption,
+    PrecisionOption,
+    QuietOption,
+    VerboseOption,
+)
+from vtrack.cli.output import crossings_table, err, out
 from vtrack.errors import ConfigError, VtrackError
 
 
@@ -28,10 +35,8 @@ def batch_command(
         typer.Argument(help="Video files, folders (videos and photo folders), quoted globs, or @list.txt."),
     ],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Batch output folder (required).")],
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="ONNX file, .pt checkpoint, or name like yolo11n.")
-    ] = None,
-    imgsz: Annotated[int | None, typer.Option(help="Inference size (default: the model's).")] = None,
+    model: ModelOption = None,
+    imgsz: ImgszOption = None,
     classes: Annotated[
         str | None, typer.Option(help="Comma-separated class names to keep, e.g. bicycle,person.")
     ] = None,
@@ -110,9 +115,9 @@ def batch_command(
         typer.Option("--subclasses", help="A .vtc file from `vtrack learn`: count its parent class as "
                      "CLASS:LABEL in every video (photo folders are not tracked: not applied there)."),
     ] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, errors only.")] = False,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
+    config: ConfigOption = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = 0,
 ) -> None:
     """Process many videos and photo folders into --out; resumable (finished inputs are skipped)."""
     setup_logging(verbose, quiet)
@@ -120,26 +125,11 @@ def batch_command(
     from vtrack.batch.runner import BatchOptions, run_batch
 
     try:
-        start = parse_start_time(start_time)
-        overrides: dict[str, Any] = {
-            "model.path": model,
-            "model.imgsz": imgsz,
-            "model.conf": conf,
-            "model.backend": backend,
-            "model.precision": precision,
-            "classes": split_classes(classes),
-            "subclasses": subclasses,
-            "counting.lines": [lc.model_dump() for lc in lines_from_flags(line)] if line else None,
-            "tracker.type": tracker,
-            "stride": stride,
-            "output.video": False if no_video else None,
-            "privacy.blur": split_classes(blur, "--blur"),
-            "store": store,
-            "run_id": run_id,
-            "start_time": start,
-            "timezone": tz,
-        }
-        cfg = build_run_config(config, overrides)
+        cfg = run_config_from_flags(
+            config, model=model, imgsz=imgsz, conf=conf, backend=backend, precision=precision,
+            classes=classes, subclasses=subclasses, line=line, tracker=tracker, stride=stride,
+            start_time=start_time, no_video=no_video, blur=blur, store=store, run_id=run_id, tz=tz,
+        )
         items = expand_inputs(inputs)
         if ray_gpus is not None and ray is None:
             raise ConfigError("--ray-gpus needs --ray")
@@ -181,11 +171,7 @@ def _print_report(report: Any) -> None:
         out.print(table)
     totals = report.summary.get("totals", {})
     if any(totals.get("lines", {}).values()):
-        table = Table("line", "class", "in", "out", title="crossings, all files")
-        for line_name, per in totals["lines"].items():
-            for cls, c in per.items():
-                table.add_row(line_name, cls, str(c["in"]), str(c["out"]))
-        out.print(table)
+        out.print(crossings_table(totals["lines"], "crossings, all files"))
     if totals.get("detections"):
         out.print(
             "photo detections: " + ", ".join(f"{c}={n}" for c, n in totals["detections"].items()),

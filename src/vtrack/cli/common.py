@@ -8,6 +8,7 @@ complete for the frames done). ``vtrack batch`` adds 3: some inputs failed, the 
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -24,7 +25,7 @@ from pydantic import ValidationError
 from rich.logging import RichHandler
 
 from vtrack.cli.output import err, print_error
-from vtrack.config import RunConfig, format_validation_error, load_config
+from vtrack.config import RunConfig, format_validation_error, lines_from_flags, load_config, zones_from_flags
 from vtrack.errors import ConfigError
 
 log = logging.getLogger("vtrack")
@@ -140,6 +141,19 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
     return params
 
 
+def write_json(path: Path, data: Any, flag: str = "--json") -> None:
+    """Write ``data`` as indented JSON to the file a flag names, creating its folder.
+
+    Raises:
+        ConfigError: the file cannot be written.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot write {flag} {path}: {e}") from e
+
+
 def build_run_config(config: Path | None, overrides: dict[str, Any]) -> RunConfig:
     """The config file (if any) with command-line flags applied on top.
 
@@ -164,3 +178,65 @@ def build_run_config(config: Path | None, overrides: dict[str, Any]) -> RunConfi
         return RunConfig.model_validate(data)
     except ValidationError as e:
         raise ConfigError("; ".join(format_validation_error(e))) from e
+
+
+def run_config_from_flags(
+    config: Path | None,
+    *,
+    source: str | None = None,
+    model: str | None = None,
+    imgsz: int | None = None,
+    conf: float | None = None,
+    backend: str | None = None,
+    precision: str | None = None,
+    classes: str | None = None,
+    subclasses: str | None = None,
+    line: list[str] | None = None,
+    zone: list[str] | None = None,
+    min_frames: int | None = None,
+    tracker: str | None = None,
+    stride: int | None = None,
+    fps: float | None = None,
+    start_time: str | None = None,
+    out_dir: Path | None = None,
+    no_video: bool = False,
+    blur: str | None = None,
+    store: str | None = None,
+    run_id: str | None = None,
+    tz: str | None = None,
+) -> RunConfig:
+    """The run config of ``vtrack run``, ``batch`` and ``eval-counts``: ``--config`` with the flags on top.
+
+    Each keyword is the flag of that name as given on the command line (``None``, or ``False`` for
+    ``no_video``: not given, the file's or the default value holds). The flags that need parsing are
+    checked in the order ``--start-time``, ``--classes``, ``--line``, ``--zone``, ``--blur``, then the
+    whole config.
+
+    Raises:
+        ConfigError: a flag, the file, or the file with the flags applied is invalid.
+    """
+    start = parse_start_time(start_time)
+    overrides: dict[str, Any] = {
+        "source": source,
+        "model.path": model,
+        "model.imgsz": imgsz,
+        "model.conf": conf,
+        "model.backend": backend,
+        "model.precision": precision,
+        "classes": split_classes(classes),
+        "subclasses": subclasses,
+        "counting.lines": [lc.model_dump() for lc in lines_from_flags(line)] if line else None,
+        "counting.zones": [zc.model_dump() for zc in zones_from_flags(zone)] if zone else None,
+        "counting.min_frames": min_frames,
+        "tracker.type": tracker,
+        "stride": stride,
+        "fps": fps,
+        "start_time": start,
+        "output.dir": str(out_dir) if out_dir is not None else None,
+        "output.video": False if no_video else None,
+        "privacy.blur": split_classes(blur, "--blur"),
+        "store": store,
+        "run_id": run_id,
+        "timezone": tz,
+    }
+    return build_run_config(config, overrides)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 import typer
@@ -44,13 +45,17 @@ Format = Literal["table", "csv", "json"]
 FORMATS: tuple[str, ...] = ("table", "csv", "json")
 
 
-def render_csv(result: CountsResult) -> str:
-    """CSV text: a header and one row per bucket × stream × line × class × direction."""
+def _csv_text(header: Iterable[object], rows: Iterable[Iterable[object]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_HEADER)
-    w.writerows(iter_csv_rows(result))
+    w.writerow(header)
+    w.writerows(rows)
     return buf.getvalue()
+
+
+def render_csv(result: CountsResult) -> str:
+    """CSV text: a header and one row per bucket × stream × line × class × direction."""
+    return _csv_text(CSV_HEADER, iter_csv_rows(result))
 
 
 def render_json(result: CountsResult) -> str:
@@ -61,11 +66,7 @@ def render_json(result: CountsResult) -> str:
 
 def render_zone_csv(result: ZoneCountsResult) -> str:
     """CSV text: a header and one row per bucket × stream × zone × class (a mean empty when unknown)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(ZONE_CSV_HEADER)
-    w.writerows(iter_zone_csv_rows(result))
-    return buf.getvalue()
+    return _csv_text(ZONE_CSV_HEADER, iter_zone_csv_rows(result))
 
 
 def render_zone_json(result: ZoneCountsResult) -> str:
@@ -109,11 +110,7 @@ def render_runs(runs: list[RunRecord], fmt: str) -> str | Table:
     """
     rows = run_rows(runs)
     if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(RUNS_HEADER)
-        w.writerows(rows)
-        return buf.getvalue()
+        return _csv_text(RUNS_HEADER, rows)
     if fmt == "json":
         return json.dumps({"runs": [dict(zip(RUNS_HEADER, r, strict=True)) for r in rows]}, indent=2) + "\n"
     table = Table("run id", "stream", "status", "events", "start time", "time zone", title="runs")

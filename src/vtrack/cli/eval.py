@@ -5,15 +5,14 @@ The logic lives in :mod:`vtrack.evaluation`; this module only parses flags and p
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from vtrack.cli.common import fail, parse_params, setup_logging
-from vtrack.cli.options import BackendOption, PrecisionOption
+from vtrack.cli.common import fail, parse_params, setup_logging, write_json
+from vtrack.cli.options import BackendOption, ImgszOption, PrecisionOption, VerboseOption
 from vtrack.cli.output import out
 from vtrack.config import DEFAULT_MODEL
 from vtrack.errors import ConfigError, VtrackError
@@ -75,7 +74,7 @@ def eval_command(
         str, typer.Option(help="Comma-separated class names the detector keeps.")
     ] = DEFAULT_EVAL_CLASSES,
     conf: Annotated[float, typer.Option(help="Minimum detection confidence.")] = 0.25,
-    imgsz: Annotated[int | None, typer.Option(help="Inference size (default: the model's).")] = None,
+    imgsz: ImgszOption = None,
     backend: BackendOption = None,
     precision: PrecisionOption = None,
     lost_track_seconds: Annotated[
@@ -94,7 +93,7 @@ def eval_command(
         Path | None, typer.Option("--json", help="Also write the results as JSON here.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Errors only (JSON still written).")] = False,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
+    verbose: VerboseOption = 0,
 ) -> None:
     """Score tracking on MOTChallenge sequences: HOTA, DetA, AssA, IDF1, MOTA, ID switches."""
     setup_logging(verbose, quiet)
@@ -116,11 +115,7 @@ def eval_command(
             subclasses=subclasses,
         )
         if json_out is not None:
-            try:
-                json_out.parent.mkdir(parents=True, exist_ok=True)
-                json_out.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
-            except OSError as e:
-                raise ConfigError(f"cannot write --json {json_out}: {e}") from e
+            write_json(json_out, report.to_dict())
     except VtrackError as e:
         fail(e)
     if not quiet:

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from vtrack.cli.common import build_run_config, fail, setup_logging, split_classes
+from vtrack.cli.common import fail, run_config_from_flags, setup_logging, write_json
+from vtrack.cli.options import ImgszOption, ModelOption, QuietOption, VerboseOption
 from vtrack.cli.output import err, out
-from vtrack.config import lines_from_flags
 from vtrack.errors import ConfigError, VtrackError
 from vtrack.evaluation import find_sequences, load_mot_rows
 from vtrack.evaluation_counts import (
@@ -148,11 +148,9 @@ def eval_counts_command(
     length: Annotated[
         int | None, typer.Option(help="Frames of the video (default: the source's, else the last event).")
     ] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="ONNX file, .pt checkpoint, or name like yolo11n.")
-    ] = None,
+    model: ModelOption = None,
     conf: Annotated[float | None, typer.Option(help="Minimum detection confidence.")] = None,
-    imgsz: Annotated[int | None, typer.Option(help="Inference size (default: the model's).")] = None,
+    imgsz: ImgszOption = None,
     tracker: Annotated[str | None, typer.Option(help="bytetrack (default), botsort, ocsort or auto.")] = None,
     min_frames: Annotated[
         int | None, typer.Option(help="Observations on the new side before a crossing counts.")
@@ -163,8 +161,8 @@ def eval_counts_command(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the results as JSON here.")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, errors only.")] = False,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = 0,
 ) -> None:
     """Score line counts against truth per line × class × direction, optionally over detector strides."""
     setup_logging(verbose, quiet)
@@ -180,11 +178,7 @@ def eval_counts_command(
         reports: list[CountReport] = result.pop("_reports")
         record = result
         if json_out is not None:
-            try:
-                json_out.parent.mkdir(parents=True, exist_ok=True)
-                json_out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-            except OSError as e:
-                raise ConfigError(f"cannot write --json {json_out}: {e}") from e
+            write_json(json_out, record)
     except VtrackError as e:
         fail(e)
     if fmt == "json":
@@ -241,18 +235,10 @@ def _eval_counts(
         if gt is None and truth is None:
             gt = seq.gt_path
         length = length or seq.length
-    overrides: dict[str, Any] = {
-        "source": src_path,
-        "model.path": model,
-        "model.imgsz": imgsz,
-        "model.conf": conf,
-        "classes": split_classes(classes),
-        "counting.lines": [lc.model_dump() for lc in lines_from_flags(lines)] if lines else None,
-        "counting.min_frames": min_frames,
-        "tracker.type": tracker,
-        "fps": fps,
-    }
-    cfg = build_run_config(config, overrides)
+    cfg = run_config_from_flags(
+        config, source=src_path, model=model, imgsz=imgsz, conf=conf, classes=classes, line=lines,
+        min_frames=min_frames, tracker=tracker, fps=fps,
+    )
     if not cfg.counting.lines and truth is None:
         raise ConfigError("no counting line: give --line NAME=x1,y1,x2,y2 (or lines in --config)")
     if events is None and not cfg.source:

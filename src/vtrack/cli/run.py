@@ -10,27 +10,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from vtrack.cli.common import (
-    EXIT_INTERRUPTED,
-    build_run_config,
-    fail,
-    parse_start_time,
-    setup_logging,
-    split_classes,
-    stop_on_signals,
+from vtrack.cli.common import EXIT_INTERRUPTED, fail, run_config_from_flags, setup_logging, stop_on_signals
+from vtrack.cli.options import (
+    BackendOption,
+    ConfigOption,
+    ImgszOption,
+    ModelOption,
+    PrecisionOption,
+    QuietOption,
+    VerboseOption,
 )
-from vtrack.cli.options import BackendOption, PrecisionOption
-from vtrack.cli.output import err, out
-from vtrack.config import (
-    RunConfig,
-    is_deployment_file,
-    lines_from_flags,
-    load_config,
-    load_deployment_config,
-    zones_from_flags,
-)
+from vtrack.cli.output import crossings_table, err, out
+from vtrack.config import RunConfig, is_deployment_file, load_config, load_deployment_config
 from vtrack.errors import ConfigError, VtrackError
 
 
@@ -38,10 +30,8 @@ def run_command(
     source: Annotated[
         str | None, typer.Argument(help="Video file, image folder, or glob of images (quote it).")
     ] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="ONNX file, .pt checkpoint, or name like yolo11n.")
-    ] = None,
-    imgsz: Annotated[int | None, typer.Option(help="Inference size (default: the model's).")] = None,
+    model: ModelOption = None,
+    imgsz: ImgszOption = None,
     classes: Annotated[
         str | None, typer.Option(help="Comma-separated class names to keep, e.g. bicycle,person.")
     ] = None,
@@ -98,37 +88,19 @@ def run_command(
         typer.Option("--subclasses", help="A .vtc file from `vtrack learn`: count its parent class as "
                      "CLASS:LABEL, e.g. person:cyclist (--classes may name person:cyclist)."),
     ] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, errors only.")] = False,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
+    config: ConfigOption = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = 0,
 ) -> None:
     """Detect, track and count in a video file or image folder; write outputs to --out."""
     setup_logging(verbose, quiet)
     try:
-        start = parse_start_time(start_time)
-        overrides: dict[str, Any] = {
-            "source": source,
-            "model.path": model,
-            "model.imgsz": imgsz,
-            "model.conf": conf,
-            "model.backend": backend,
-            "model.precision": precision,
-            "classes": split_classes(classes),
-            "counting.lines": [lc.model_dump() for lc in lines_from_flags(line)] if line else None,
-            "counting.zones": [zc.model_dump() for zc in zones_from_flags(zone)] if zone else None,
-            "tracker.type": tracker,
-            "stride": stride,
-            "fps": fps,
-            "start_time": start,
-            "output.dir": str(out_dir) if out_dir is not None else None,
-            "output.video": False if no_video else None,
-            "privacy.blur": split_classes(blur, "--blur"),
-            "store": store,
-            "run_id": run_id,
-            "timezone": tz,
-            "subclasses": subclasses,
-        }
-        cfg = build_run_config(config, overrides)
+        cfg = run_config_from_flags(
+            config, source=source, model=model, imgsz=imgsz, conf=conf, backend=backend,
+            precision=precision, classes=classes, subclasses=subclasses, line=line, zone=zone,
+            tracker=tracker, stride=stride, fps=fps, start_time=start_time, out_dir=out_dir,
+            no_video=no_video, blur=blur, store=store, run_id=run_id, tz=tz,
+        )
         _run(cfg, quiet=quiet)
     except VtrackError as e:
         fail(e)
@@ -196,11 +168,7 @@ def _print_summary(s: dict[str, Any], out_dir: Path) -> None:
         highlight=False,
     )
     if s["lines"]:
-        table = Table("line", "class", "in", "out", title="crossings")
-        for line_name, per in s["lines"].items():
-            for cls, c in per.items():
-                table.add_row(line_name, cls, str(c["in"]), str(c["out"]))
-        out.print(table)
+        out.print(crossings_table(s["lines"], "crossings"))
     if s["classes"]:
         out.print("tracks: " + ", ".join(f"{c}={n}" for c, n in s["classes"].items()), highlight=False)
 
