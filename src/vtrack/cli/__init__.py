@@ -62,20 +62,24 @@ def _main(
     """vtrack: ONNX YOLO detection + tracking + line counting."""
 
 
-# In this order in `vtrack --help`.
-app.command("run")(run_command)
-app.command("validate-config")(validate_config_command)
-app.command("export")(export_command)
-app.command("eval")(eval_command)
-app.command("eval-counts")(eval_counts_command)
-app.command("batch")(batch_command)
-app.command("counts")(counts_command)
-app.command("serve")(serve_command)
-app.command("bench")(bench_command)
-app.command("crops")(crops_command)
-app.command("learn")(learn_command)
-app.command("export-embedder")(export_embedder_command)
-app.command("docs-config")(docs_config_command)
+#: Every command by name, in the order of `vtrack --help`.
+COMMANDS = (
+    ("run", run_command),
+    ("validate-config", validate_config_command),
+    ("export", export_command),
+    ("eval", eval_command),
+    ("eval-counts", eval_counts_command),
+    ("batch", batch_command),
+    ("counts", counts_command),
+    ("serve", serve_command),
+    ("bench", bench_command),
+    ("crops", crops_command),
+    ("learn", learn_command),
+    ("export-embedder", export_embedder_command),
+    ("docs-config", docs_config_command),
+)
+for _name, _command in COMMANDS:
+    app.command(_name)(_command)
 
 
 def main() -> None:
