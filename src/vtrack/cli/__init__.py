@@ -1,9 +1,10 @@
 """The ``vtrack`` command line: the typer app, its commands and the console-script entry point.
 
 One module per command group; :mod:`vtrack.cli.common` holds what they share (exit codes, the one-line
-failure, logging, the stop signal, flag parsers), :mod:`vtrack.cli.options` the options several commands
-take, :mod:`vtrack.cli.output` the consoles. Errors a user can cause (bad file, bad flag, bad config, bad
-model) end as one line on stderr and exit code 2, never a traceback.
+failure, logging, the stop signal, flag parsers, flags → run config), :mod:`vtrack.cli.options` the
+options several commands take, :mod:`vtrack.cli.output` the consoles and shared tables. Errors a user
+can cause (bad file, bad flag, bad config, bad model) end as one line on stderr and exit code 2, never a
+traceback.
 
 Where each command lives: ``run`` and ``validate-config`` in :mod:`~vtrack.cli.run`, ``export`` in
 :mod:`~vtrack.cli.export`, ``eval`` in :mod:`~vtrack.cli.eval`, ``eval-counts`` in
