@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,8 @@ class SourceRules:
             empty: no local files.
         cameras: camera indices and ``/dev/video*`` devices may be opened.
         hosts: allowed URL hosts, names (exact, case-insensitive) or IP networks (``10.0.0.0/8``,
-            matched against IP literals); ``None``: any host.
+            matched against IP literals); ``None``: any host but link-local and unspecified address
+            literals (``169.254.169.254``, a cloud's metadata service; ``0.0.0.0``).
     """
 
     schemes: tuple[str, ...] = DEFAULT_API_SCHEMES
@@ -113,6 +115,21 @@ def _host(text: str) -> str:
         return ""
 
 
+def _ip_of(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host literal names, read as leniently as the resolver does (``2852039166``,
+    ``0xa9.0xfe.0xa9.0xfe`` and IPv4-mapped IPv6 name IPv4 addresses too); ``None`` for a name."""
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        try:
+            ip = ipaddress.IPv4Address(socket.inet_aton(host))
+        except (OSError, ValueError):
+            return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
 def _host_allowed(host: str, allowed: Sequence[str]) -> bool:
     try:
         ip = ipaddress.ip_address(host)
@@ -157,8 +174,15 @@ def check_source_allowed(spec: str, rules: SourceRules) -> None:
                 f"source {shown!r}: scheme {scheme!r} is not allowed (server.allow_sources.schemes: "
                 f"{', '.join(rules.schemes) or 'none'})"
             )
-        if rules.hosts is not None and not _host_allowed(_host(text), rules.hosts):
+        host = _host(text)
+        if rules.hosts is not None and not _host_allowed(host, rules.hosts):
             raise ConfigError(f"source {shown!r}: host not allowed (server.allow_sources.hosts)")
+        ip = _ip_of(host)
+        if rules.hosts is None and ip is not None and (ip.is_link_local or ip.is_unspecified):
+            raise ConfigError(
+                f"source {shown!r}: link-local and unspecified addresses (cloud metadata services live "
+                "there) are refused unless listed in server.allow_sources.hosts"
+            )
         return
     try:
         path = Path(text).expanduser().resolve()

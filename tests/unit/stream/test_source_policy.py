@@ -101,3 +101,28 @@ def test_hosts_and_cameras(tmp_path: Path) -> None:
 def test_policy_config_is_validated(data: dict[str, object], needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         DeploymentConfig.model_validate({"server": {"allow_sources": data}})
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://u:p@169.254.169.254/x",
+        "http://2852039166/x",  # 169.254.169.254 as one number
+        "http://0xa9.0xfe.0xa9.0xfe/x",
+        "http://[::ffff:169.254.169.254]/x",
+        "http://[fe80::1]/x",
+        "rtsp://0.0.0.0/x",
+    ],
+)
+def test_link_local_literals_are_refused_by_default(tmp_path: Path, spec: str) -> None:
+    """With any host allowed (the default), a cloud metadata address is still refused..."""
+    with pytest.raises(ConfigError, match="link-local"):
+        check_source_allowed(spec, _rules(tmp_path))
+
+
+def test_link_local_hosts_may_be_listed(tmp_path: Path) -> None:
+    """... unless the operator lists it; ordinary and loopback hosts stay allowed."""
+    check_source_allowed("http://169.254.10.20/x", _rules(tmp_path, hosts=["169.254.0.0/16"]))
+    for spec in ("rtsp://127.0.0.1:8554/cam", "rtsp://10.0.0.5/x", "https://cam.example/x.m3u8"):
+        check_source_allowed(spec, _rules(tmp_path))
