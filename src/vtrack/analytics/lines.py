@@ -31,7 +31,8 @@ Rules, per track and per line:
   side without counting.
 * Rows with ``tracker_id`` ``-1`` (not confirmed by the tracker) are ignored.
 * A track's class is the class it was seen with most often (ties: the most recent of the tied
-  classes), from ``data["class_name"]``. The ``classes`` filter applies to that class when an event
+  classes), from ``data["class_name"]``; for sub-class labels (``CLASS:LABEL``) the most recent
+  decided label (:func:`vote_class`). The ``classes`` filter applies to that class when an event
   would be emitted, so a track flickering between classes keeps its crossing state.
 * State of a track not seen for ``max_track_age_frames`` frames is dropped, so memory is bounded by
   the tracks seen in that window however long the stream runs (a fixed-size record per track and
@@ -101,8 +102,34 @@ class _TrackState:
 
     @property
     def class_name(self) -> str:
-        """Most frequent class; ties go to the one seen most recently."""
-        return max(self.class_tally, key=lambda c: (self.class_tally[c], self.class_last_seen[c]))
+        """The track's class: see :func:`vote_class`."""
+        return vote_class(self.class_tally, self.class_last_seen)
+
+
+SUBLABEL_SEP = ":"
+"""Sub-class labels are ``CLASS:LABEL`` (``vtrack.subclasses``)."""
+UNDECIDED_SUFFIX = ":unknown"
+
+
+def vote_class(tally: dict[str, int], last_seen: dict[str, int]) -> str:
+    """A track's class from the classes its rows had.
+
+    Detector classes flicker frame to frame (a van seen as car, then truck): the most frequent class
+    wins, ties to the one seen most recently. Sub-class labels (``person:cyclist``) are different: each
+    row carries the sub-class stage's *current* decision for the whole track (a vote over several
+    crops), so the most recent decided label wins and ``CLASS:unknown`` only when no label was decided
+    (a track labelled ``unknown`` for its first frames and ``cyclist`` after counts as a cyclist, even
+    if its crossing comes before the cyclist frames outnumber the unknown ones).
+
+    Args:
+        tally: rows seen per class name (non-empty).
+        last_seen: frame index of the last row per class name.
+    """
+    subs = [c for c in tally if SUBLABEL_SEP in c]
+    if subs:
+        decided = [c for c in subs if not c.endswith(UNDECIDED_SUFFIX)] or subs
+        return max(decided, key=lambda c: (last_seen[c], tally[c]))
+    return max(tally, key=lambda c: (tally[c], last_seen[c]))
 
 
 class LineCounter:

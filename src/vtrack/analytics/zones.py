@@ -38,7 +38,7 @@ import numpy as np
 import supervision as sv
 
 from vtrack.analytics.aggregate import hour_start
-from vtrack.analytics.lines import DEFAULT_MAX_TRACK_AGE_FRAMES, DEFAULT_MIN_FRAMES
+from vtrack.analytics.lines import DEFAULT_MAX_TRACK_AGE_FRAMES, DEFAULT_MIN_FRAMES, vote_class
 from vtrack.analytics.lines import _class_names as _class_names
 from vtrack.errors import ConfigError
 from vtrack.geometry import Anchor, Polygon, anchor_points
@@ -79,8 +79,8 @@ class _Track:
 
     @property
     def class_name(self) -> str:
-        """Most frequent class; ties go to the one seen most recently."""
-        return max(self.class_tally, key=lambda c: (self.class_tally[c], self.class_last_seen[c]))
+        """The track's class, as the line counter decides it (:func:`~vtrack.analytics.lines.vote_class`)."""
+        return vote_class(self.class_tally, self.class_last_seen)
 
 
 class ZoneCounter:

@@ -460,3 +460,37 @@ def test_the_origin_is_read_only_when_a_track_is_first_seen() -> None:
     for f, rows in enumerate(script([140, 130, 90, 70, 110, 120])):
         events.extend(counter.update(_with_origin(dets(rows), 150.0 if f == 0 else 60.0), f, T0))
     assert [e.direction for e in events] == ["out", "in"]
+
+
+# ---------------------------------------------------------------------------------------- class vote
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        (["car", "car", "truck"], "car"),  # detector classes: the most frequent
+        (["car", "truck"], "truck"),  # a tie: the most recent
+        (["person:unknown"] * 5 + ["person:cyclist"], "person:cyclist"),  # a decided label wins
+        (["person:cyclist"] * 5 + ["person:pedestrian"], "person:pedestrian"),  # the stage's latest decision
+        (["person:cyclist", "person:unknown"], "person:cyclist"),  # undecided later: the decision stays
+        (["person:unknown"] * 3, "person:unknown"),  # nothing decided
+    ],
+)
+def test_vote_class(rows: list[str], expected: str) -> None:
+    from vtrack.analytics.lines import vote_class
+
+    tally: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for f, c in enumerate(rows):
+        tally[c] = tally.get(c, 0) + 1
+        last[c] = f
+    assert vote_class(tally, last) == expected
+
+
+def test_a_sub_label_decided_just_before_the_crossing_counts_under_that_label() -> None:
+    """Labelled ``unknown`` for 6 frames, ``cyclist`` from the frame before it crosses: a cyclist."""
+    counter = LineCounter([DOOR])
+    xs = [50, 60, 70, 80, 90, 95, 110, 120]
+    labels = ["person:unknown"] * 6 + ["person:cyclist"] * 2
+    events = []
+    for f, (x, label) in enumerate(zip(xs, labels, strict=True)):
+        events += counter.update(dets([(1, float(x), Y_IN, label)]), f, T0)
+    assert [(e.class_name, e.direction) for e in events] == [("person:cyclist", "in")]
