@@ -334,7 +334,7 @@ _ULTRALYTICS_SCRIPT = textwrap.dedent(
             break
     dt = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"frames": n - 1, "seconds": dt, "peak_rss_mb": rss}))  # noqa: the subprocess protocol
+    sys.stdout.write(json.dumps({"frames": n - 1, "seconds": dt, "peak_rss_mb": rss}) + "\\n")
     """
 )
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import logging
 import os
 import shutil
 import sys
@@ -36,6 +37,8 @@ from vtrack.errors import ConfigError, ExportError, VtrackError
 from vtrack.stream.sources import open_source
 from vtrack.subclasses.crops import JPEG_QUALITY, _shrink
 from vtrack.subclasses.learn import PARENT_FILE, UNSORTED
+
+log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ("file", "label", "source", "frame", "x1", "y1", "x2", "y2")
 
@@ -158,12 +161,13 @@ def main(argv: list[str] | None = None) -> int:
         "--shared", type=Path, default=None, help="assets folder (default: $VTRACK_SHARED or ../shared)"
     )
     args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         written = build(args.manifest, args.out_dir, args.shared or default_shared())
     except VtrackError as e:
-        print(f"error: {e}", file=sys.stderr)
+        log.error("error: %s", e)
         return 2
-    print(f"wrote {len(written)} crops to {args.out_dir}")
+    log.info("wrote %d crops to %s", len(written), args.out_dir)
     return 0
 
 
