@@ -161,13 +161,21 @@ def main(argv: list[str] | None = None) -> int:
         "--shared", type=Path, default=None, help="assets folder (default: $VTRACK_SHARED or ../shared)"
     )
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # this tool's own lines on stderr, whatever the root logger is configured to do
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
     try:
         written = build(args.manifest, args.out_dir, args.shared or default_shared())
+        log.info("wrote %d crops to %s", len(written), args.out_dir)
     except VtrackError as e:
         log.error("error: %s", e)
         return 2
-    log.info("wrote %d crops to %s", len(written), args.out_dir)
+    finally:
+        log.removeHandler(handler)
+        log.propagate = True
     return 0
 
 
