@@ -211,12 +211,10 @@ class LineCounter:
                 sides = self._sides(points)
                 names = _class_names(detections, keep)
                 finite = np.isfinite(points).all(axis=1)
-                origins = self._origins(detections, keep)
+                self._settle_origins(detections, keep, tids, finite, frame_index)
                 for k, row_tid in enumerate(tids[keep].tolist()):
                     if not finite[k]:
                         continue
-                    if origins is not None and row_tid not in self._tracks:
-                        self._settle_origin(row_tid, origins[0][k], origins[1][k], frame_index)
                     events.extend(
                         self._observe(
                             row_tid,
@@ -297,27 +295,41 @@ class LineCounter:
             logger.debug("track %d crossed %r %s at frame %d", track_id, line.name, direction, frame_index)
         return events
 
-    def _origins(
-        self, detections: sv.Detections, rows: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Anchors ``(K, 2)`` and sides ``(K, L)`` of the ``rows``' track origins (NaN anchors: unknown)."""
+    def _settle_origins(
+        self,
+        detections: sv.Detections,
+        keep: np.ndarray,
+        tids: np.ndarray,
+        finite: np.ndarray,
+        frame_index: int,
+    ) -> None:
+        """Start the state of tracks seen for the first time with the first side settled where their
+        origin box (``data[ORIGIN_KEY]``) was, for the rows that have one.
+
+        Args:
+            detections: this frame's rows.
+            keep: ``(K,)`` indices of the tracked rows; ``finite`` ``(K,)`` bool: their anchors are finite.
+            tids: ``(N,)`` tracker IDs of every row.
+            frame_index: this frame's index.
+        """
         origin = detections.data.get(ORIGIN_KEY) if detections.data else None
         if origin is None:
-            return None
-        boxes = np.asarray(origin, dtype=np.float64).reshape(-1, 4)[rows]
-        points = anchor_points(boxes, self.anchor)
-        return points, self._sides(np.nan_to_num(points))
-
-    def _settle_origin(self, track_id: int, point: np.ndarray, sides: np.ndarray, frame_index: int) -> None:
-        """Start a new track's state with the first side settled where its origin box was."""
-        if not np.isfinite(point).all():
             return
-        state = _TrackState(last_seen=frame_index, lines=[_LineState() for _ in self.lines])
-        for ls, side in zip(state.lines, sides.tolist(), strict=True):
-            if side != 0:
-                ls.settled = int(side)
-                ls.last_settled_point = (float(point[0]), float(point[1]))
-        self._tracks[track_id] = state
+        new = [r for k, r in enumerate(keep.tolist()) if finite[k] and int(tids[r]) not in self._tracks]
+        if not new:
+            return
+        points = anchor_points(np.asarray(origin, dtype=np.float64).reshape(-1, 4)[new], self.anchor)
+        known = np.isfinite(points).all(axis=1)
+        sides = self._sides(np.nan_to_num(points))
+        for j, row in enumerate(new):
+            if not known[j]:
+                continue
+            state = _TrackState(last_seen=frame_index, lines=[_LineState() for _ in self.lines])
+            for ls, side in zip(state.lines, sides[j].tolist(), strict=True):
+                if side != 0:
+                    ls.settled = int(side)
+                    ls.last_settled_point = (float(points[j, 0]), float(points[j, 1]))
+            self._tracks[int(tids[row])] = state
 
     def _step(self, line: Line, ls: _LineState, side: int, point: tuple[float, float]) -> Direction | None:
         """Advance one line's state by one observation; return the direction of a confirmed crossing."""

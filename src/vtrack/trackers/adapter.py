@@ -102,7 +102,6 @@ class LibraryTracker:
         # class key -> {library tracker ID -> vtrack ID}, only for tracks the library still holds.
         self._ids: dict[int, dict[int, int]] = {}
         self._next_id = 1
-        self._origins: np.ndarray | None = None  # this update's data[ORIGIN_KEY], when an engine gives it
 
     # ------------------------------------------------------------------ protocol
     def update(
@@ -127,7 +126,8 @@ class LibraryTracker:
         """
         n = len(detections)
         ids = np.full(n, UNTRACKED, dtype=np.int64)
-        self._origins = None
+        origins = np.full((n, 4), np.nan, dtype=np.float32)
+        reported = False  # an engine gave origins
         keys = self._class_keys(detections)
         usable = np.ones(n, dtype=bool)
         if detections.confidence is not None and self.min_confidence > 0.0:
@@ -139,13 +139,13 @@ class LibraryTracker:
 
         for key in list(self._engines):
             rows = np.flatnonzero(usable & (keys == key)) if n else np.empty(0, dtype=np.int64)
-            self._update_engine(key, detections, rows, frame, ids, timestamp)
+            reported |= self._update_engine(key, detections, rows, frame, ids, origins, timestamp)
 
         self._frames_seen += 1
         data = dict(detections.data)
         data.pop(ORIGIN_KEY, None)  # a carried row's copy from the previous frame is not this frame's
-        if self._origins is not None:
-            data[ORIGIN_KEY] = self._origins
+        if reported:
+            data[ORIGIN_KEY] = origins
         return dataclasses.replace(detections, tracker_id=ids, data=data)
 
     def reset(self) -> None:
@@ -194,9 +194,13 @@ class LibraryTracker:
         rows: np.ndarray,
         frame: np.ndarray | None,
         ids: np.ndarray,
+        origins: np.ndarray,
         timestamp: float | None = None,
-    ) -> None:
+    ) -> bool:
+        """Track the ``rows`` of one class; write their IDs into ``ids`` and, when the engine reports
+        where its tracks started, their origin boxes into ``origins`` (then return ``True``)."""
         engine = self._engines[key]
+        reported = False
         conf = detections.confidence
         sub = sv.Detections(
             xyxy=np.asarray(detections.xyxy, dtype=np.float32)[rows].reshape(-1, 4),
@@ -215,9 +219,8 @@ class LibraryTracker:
         if len(result):
             back = np.asarray(result.data[ROW_KEY], dtype=np.int64)
             if ORIGIN_KEY in result.data:
-                if self._origins is None:
-                    self._origins = np.full((len(detections), 4), np.nan, dtype=np.float32)
-                self._origins[back] = np.asarray(result.data[ORIGIN_KEY], dtype=np.float32).reshape(-1, 4)
+                origins[back] = np.asarray(result.data[ORIGIN_KEY], dtype=np.float32).reshape(-1, 4)
+                reported = True
             lib_ids = np.asarray(result.tracker_id, dtype=np.int64)
             for row, lib_id in zip(back.tolist(), lib_ids.tolist(), strict=True):
                 if lib_id == UNTRACKED:
@@ -236,6 +239,7 @@ class LibraryTracker:
             alive = {int(t.tracker_id) for t in engine.tracks}
             for lib_id in [i for i in id_map if i not in alive]:
                 del id_map[lib_id]
+        return reported
 
 
 def lost_track_frames(lost_track_seconds: float, fps: float) -> int:

@@ -537,12 +537,13 @@ class PaperByteTrackEngine:
             if scores[i] < self.det_thresh or (carried[i] and not self.carried_confirms):
                 continue
             kf = _Kalman(self.kalman, boxes[i], self.motion_scale)
-            t = PaperTrack(kf, start_frame=self.clock, end_frame=self.clock, origin=boxes[i].copy())
+            at_once = first or self.min_hits <= 1  # confirmed where it starts: no earlier box to report
+            t = PaperTrack(kf, start_frame=self.clock, end_frame=self.clock,
+                           origin=np.full(4, np.nan) if at_once else boxes[i].copy())  # fmt: skip
             t.box = t.kf.box()
             if self.init_velocity:
                 t.first_measure = kf.mean[:4].copy()
-            if first or self.min_hits <= 1:
-                t.origin = np.full(4, np.nan)  # confirmed where it started: nothing earlier to report
+            if at_once:
                 t.confirmed = True
                 t.tracker_id = self._next_id
                 self._next_id += 1
