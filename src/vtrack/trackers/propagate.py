@@ -232,10 +232,9 @@ class FlowPropagator:
         dev = np.inf if self.max_velocity_deviation is None else self.max_velocity_deviation
         out = shifts.copy()
         for i, tid in enumerate(np.asarray(boxes.tracker_id).tolist()):
-            m = self._motion.get(int(tid)) if tid > 0 else None
-            if m is None or m[1] is None:
+            v = self._velocity(int(tid))
+            if v is None:
                 continue
-            v = m[1]
             diff = float(np.hypot(*(shifts[i] - v)))
             if not ok[i] or (diff > _MIN_DISAGREE_PX and diff > dev * float(np.hypot(*v))):
                 out[i] = v
@@ -275,10 +274,15 @@ class FlowPropagator:
         if tids is None:
             return shifts, good
         for i in np.flatnonzero(rows).tolist():
-            m = self._motion.get(int(tids[i])) if int(tids[i]) > 0 else None
-            if m is not None and m[1] is not None:
-                shifts[i], good[i] = m[1], True
+            v = self._velocity(int(tids[i]))
+            if v is not None:
+                shifts[i], good[i] = v, True
         return shifts, good
+
+    def _velocity(self, track_id: int) -> np.ndarray | None:
+        """A confirmed track's recent velocity ``(2,)`` px per frame; ``None`` before its second frame."""
+        m = self._motion.get(track_id) if track_id > 0 else None
+        return None if m is None else m[1]
 
 
 def _drop_occluded(
