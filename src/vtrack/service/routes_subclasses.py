@@ -24,9 +24,9 @@ from pydantic import BaseModel, Field
 
 from vtrack.service.deps import Manager, stream_config, stream_worker
 from vtrack.service.manager import StreamManager
-from vtrack.subclasses.learn import IMAGE_SUFFIXES, PARENT_FILE, learn
+from vtrack.subclasses.learn import PARENT_FILE, label_folders, learn
 from vtrack.subclasses.model import UNKNOWN
-from vtrack.subclasses.stage import SubclassStage, TeachCrop
+from vtrack.subclasses.stage import SubclassStage, TeachCrop, sublabel
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +106,8 @@ def info(stream_id: str, mgr: Manager) -> SubclassesInfo:
     examples = None
     if cfg.subclasses_examples:
         folder = Path(cfg.subclasses_examples)
-        examples = (
-            {
-                d.name: sum(1 for f in d.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
-                for d in sorted(folder.iterdir())
-                if d.is_dir() and not d.name.startswith(".") and d.name != "unsorted"
-            }
-            if folder.is_dir()
-            else {}
-        )
+        found = label_folders(folder) if folder.is_dir() else {}
+        examples = {label: len(images) for label, images in found.items()}
     return SubclassesInfo(parent=stage.parent, labels=stage.model.label_counts(), examples=examples)
 
 
@@ -127,7 +120,7 @@ def list_crops(stream_id: str, mgr: Manager) -> list[TeachCropInfo]:
             id=c.id,
             track_id=c.track_id,
             frame=c.frame,
-            label=f"{stage.parent}:{c.label}",
+            label=sublabel(stage.parent, c.label),
             url=f"/api/streams/{stream_id}/subclasses/crops/{c.id}.jpg",
         )
         for c in stage.recent_crops()

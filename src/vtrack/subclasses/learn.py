@@ -61,6 +61,16 @@ def read_parent(folder: Path, parent: str | None) -> str:
     raise ConfigError(f"{folder}: no parent class: pass --parent CLASS or write the class name in {f}")
 
 
+def label_folders(folder: Path) -> dict[str, list[Path]]:
+    """Every label folder of an examples folder (not hidden, not ``unsorted``), sorted, with its image
+    files (sorted; possibly none). No checks: see :func:`labelled_files`."""
+    return {
+        sub.name: sorted(p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir())
+        if not sub.name.startswith(".") and sub.name != UNSORTED
+    }
+
+
 def labelled_files(folder: Path) -> dict[str, list[Path]]:
     """Image files per label folder (sorted), checked for the rules of a teachable set.
 
@@ -70,13 +80,7 @@ def labelled_files(folder: Path) -> dict[str, list[Path]]:
     """
     if not folder.is_dir():
         raise ConfigError(f"examples folder not found: {folder}")
-    files: dict[str, list[Path]] = {}
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        if sub.name.startswith(".") or sub.name == UNSORTED:
-            continue
-        images = sorted(p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        if images:
-            files[sub.name] = images
+    files = {label: images for label, images in label_folders(folder).items() if images}
     if not files:
         loose = sum(1 for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         raise ConfigError(
