@@ -510,7 +510,9 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] | None = None
             for text in cfg.variants:
                 runs += _variant_runs(cfg, cores, Path(tmp) / "bv", text)
             if cfg.subclasses:
-                runs.append(("b_no_video[subclasses]", partial(_subclasses_run, cfg, Path(tmp) / "bs")))
+                with_subclasses = partial(vtrack_run, cfg, Path(tmp) / "bs", video=False,
+                                          subclasses=cfg.subclasses)  # fmt: skip
+                runs.append(("b_no_video[subclasses]", with_subclasses))
             for key, fn in runs:
                 say(f"run {rep + 1}/{cfg.repeat}: {label(key)}")
                 with peak_rss() as peak:
@@ -521,11 +523,6 @@ def run_bench(cfg: BenchConfig, *, progress: Callable[[str], None] | None = None
         say("drawing and encoding alone")
         components = component_times(cfg, Path(tmp))
     return make_report(cfg, cores, results, components)
-
-
-def _subclasses_run(cfg: BenchConfig, out_dir: Path) -> Result:
-    """(b) with ``cfg.subclasses``."""
-    return vtrack_run(cfg, out_dir, video=False, subclasses=cfg.subclasses)
 
 
 def _variant_runs(

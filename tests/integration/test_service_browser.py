@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -42,6 +43,28 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def _served(cfg: DeploymentConfig) -> Iterator[str]:
+    """The app of ``cfg`` served by a real uvicorn on ``cfg.server.port`` in a thread; its base URL."""
+    app = create_app(cfg)
+    port = cfg.server.port
+    srv = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=2)
+    )
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        app.state.stopping.set()
+        srv.should_exit = True
+        thread.join(30)
 
 
 @pytest.fixture(scope="module")
@@ -80,22 +103,8 @@ def server(shared: Path) -> Iterator[str]:
             ],
         }
     )
-    app = create_app(cfg)
-    srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=2)
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        app.state.stopping.set()
-        srv.should_exit = True
-        thread.join(30)
+    with _served(cfg) as url:
+        yield url
 
 
 def test_page_shows_live_tiles_chart_and_new_streams(  # type: ignore[no-untyped-def]
@@ -248,22 +257,8 @@ def teach_server(shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
             ],
         }
     )
-    app = create_app(cfg)
-    srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=2)
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", examples
-    finally:
-        app.state.stopping.set()
-        srv.should_exit = True
-        thread.join(30)
+    with _served(cfg) as url:
+        yield url, examples
 
 
 def test_page_teaches_sub_classes_from_recent_crops(  # type: ignore[no-untyped-def]
