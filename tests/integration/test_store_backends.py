@@ -51,6 +51,22 @@ def test_migrations_apply_once_and_reopen_is_idempotent(store_url: str) -> None:
         assert s._rows("SELECT COUNT(*) FROM vtrack_schema")[0][0] == LATEST_VERSION
 
 
+def test_processes_opening_a_fresh_store_at_once_all_migrate_it(store_url: str) -> None:
+    # `vtrack run` and `vtrack counts` opening one new database together: every opener takes the
+    # migration lock before creating the schema table (PostgreSQL's CREATE TABLE IF NOT EXISTS races)
+    from concurrent.futures import ThreadPoolExecutor
+
+    def opened(_: int) -> int:
+        with open_store(store_url) as s:  # type: ignore[attr-defined]
+            return int(s.schema_version)
+
+    with ThreadPoolExecutor(8) as pool:
+        versions = list(pool.map(opened, range(8)))
+    assert versions == [LATEST_VERSION] * 8
+    with open_store(store_url) as s:  # type: ignore[attr-defined]
+        assert s._rows("SELECT COUNT(*) FROM vtrack_schema")[0][0] == LATEST_VERSION
+
+
 def test_newer_schema_is_refused_with_one_line(store_url: str) -> None:
     s = open_store(store_url)
     with s._tx():  # type: ignore[attr-defined]

@@ -134,9 +134,10 @@ class SqlStore:
             StoreError: the database's schema is newer than this vtrack knows.
         """
         with self._tx():
-            self._run(render(SCHEMA_TABLE, self.dialect))
-        with self._tx():
+            # the lock comes first: PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a
+            # concurrent creator (two processes opening a fresh database at once: duplicate pg_type key)
             self._lock_for_migration()
+            self._run(render(SCHEMA_TABLE, self.dialect))
             rows = self._rows("SELECT MAX(version) FROM vtrack_schema")
             current = int(rows[0][0] or 0) if rows else 0
             if current > LATEST_VERSION:
