@@ -139,6 +139,14 @@ class TrackerConfig(_Strict):
         "and counting see every frame and counts hold at any detector rate (a few ms per frame); `off` "
         "leaves those frames out (a live stream then processes only its newest frame).",
     )
+    lead_origins: bool = Field(
+        True,
+        description="ByteTrack: a track first detected after frames the detector skipped starts, for "
+        "counting, where its first motion says it was when the detector last looked (less one frame), "
+        "so a fast object first seen just past a line still counts at a low detector rate. Turn off "
+        "where objects appear right past a line (a door, an occluder at the line): they would count "
+        "at strides above 1. No effect when every frame is detected (docs/tracking.md).",
+    )
 
 
 class LineConfig(_Strict):

@@ -31,6 +31,7 @@ import supervision as sv
 
 from vtrack.errors import ConfigError
 from vtrack.trackers.base import ORIGIN_KEY
+from vtrack.trackers.byte_engine import CARRIED_TRACK_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,9 @@ class LibraryTracker:
         self._factory = factory
         self._pass_timestamp = pass_timestamp
         self._frames_seen = 0
+        self.last_detection_time: float | None = None
+        """Timestamp of the last frame with detections (not carried by a propagator; ``data``
+        without ``"propagated"``) given to :meth:`update`; engines made later start from it."""
         factory()  # build one now so bad library parameters fail here, not at the first detection
         self.per_class = per_class
         self.min_confidence = float(min_confidence)
@@ -142,6 +146,8 @@ class LibraryTracker:
             reported |= self._update_engine(key, detections, rows, frame, ids, origins, timestamp)
 
         self._frames_seen += 1
+        if timestamp is not None and CARRIED_KEY not in detections.data:
+            self.last_detection_time = float(timestamp)
         data = dict(detections.data)
         data.pop(ORIGIN_KEY, None)  # a carried row's copy from the previous frame is not this frame's
         if reported:
@@ -153,6 +159,7 @@ class LibraryTracker:
         self._engines.clear()
         self._ids.clear()
         self._frames_seen = 0
+        self.last_detection_time = None
         logger.debug("tracker reset; next ID stays %d", self._next_id)
 
     # ------------------------------------------------------------------ introspection
@@ -208,14 +215,18 @@ class LibraryTracker:
             class_id=np.full(len(rows), max(key, 0), dtype=np.int64),
             data={ROW_KEY: rows.astype(np.int64)},
         )
+        id_map = self._ids.setdefault(key, {})
         if CARRIED_KEY in detections.data:  # rows moved by a propagator (vtrack.trackers.propagate)
             sub.data[CARRIED_KEY] = np.asarray(detections.data[CARRIED_KEY], dtype=bool)[rows]
+            if self._pass_timestamp and detections.tracker_id is not None:  # which track each came from
+                lib_of = {vid: lib for lib, vid in id_map.items()}
+                vids = np.asarray(detections.tracker_id, dtype=np.int64)[rows].tolist()
+                sub.data[CARRIED_TRACK_KEY] = np.array([lib_of.get(v, -1) for v in vids], dtype=np.int64)
         if self._pass_timestamp:
             result = engine.update(sub, frame, timestamp=timestamp)  # type: ignore[call-arg]
         else:
             result = engine.update(sub, frame) if self._pass_frame else engine.update(sub)
 
-        id_map = self._ids.setdefault(key, {})
         if len(result):
             back = np.asarray(result.data[ROW_KEY], dtype=np.int64)
             if ORIGIN_KEY in result.data:
@@ -231,7 +242,8 @@ class LibraryTracker:
                     self._next_id += 1
                 ids[row] = vid
 
-        if not engine.tracks and self._drop_idle:
+        # (an engine may hold boxes for a later track's origin: PaperByteTrackEngine.pending)
+        if not engine.tracks and self._drop_idle and not getattr(engine, "pending", False):
             # An idle engine holds nothing worth keeping; a new one is made when the class comes back.
             del self._engines[key]
             del self._ids[key]

@@ -61,8 +61,25 @@ _F8 = np.eye(8)
 _F8[:4, 4:] = np.eye(4)
 _H8 = np.eye(4, 8)
 _MAX_DT = 1000.0
+CARRIED_TRACK_KEY = "carried_track"
+"""``data`` column of a carried frame: the engine's ID of the track each row was carried from (``-1``
+for rows of unconfirmed tracks); such rows update their own track, not the association."""
+RECALL_MIN_IOU = 0.3
+"""Least IoU between a new track's first box moved back along its first motion and a box left over on
+the previous frame with detections for that box to become the track's origin (``recall_origins``)."""
 """Largest gap (in frames at the engine's rate) one prediction spans; longer gaps are clipped (a
 track lost that long is removed anyway)."""
+
+
+def _centre(box: np.ndarray) -> np.ndarray:
+    """Centre ``(2,)`` of an xyxy box ``(4,)``."""
+    return np.array([(box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0])
+
+
+def _inside(box: np.ndarray, size: tuple[int, int]) -> bool:
+    """Whether the centre of an xyxy box ``(4,)`` lies in a ``(width, height)`` frame."""
+    cx, cy = _centre(box)
+    return bool(0 <= cx < size[0] and 0 <= cy < size[1])
 
 
 def _transition(dt: float) -> np.ndarray:
@@ -263,6 +280,13 @@ class PaperTrack:
     origin: np.ndarray = field(default_factory=lambda: np.full(4, np.nan))
     """The box that started the track (its first, still unconfirmed, detection), ``(4,)`` xyxy; ``NaN``
     for a track confirmed by its first box."""
+    lead: float = 0.0
+    """Frames the detector did not look at just before the track's first box (``lead_origins``)."""
+    recall: np.ndarray | None = None
+    """``(L, 4)`` xyxy: the boxes no track took on the previous frame with detections, until the
+    track is confirmed (``recall_origins``)."""
+    recall_back: float = 0.0
+    """Frames from that frame to the track's first box."""
 
 
 class PaperByteTrackEngine:
@@ -306,6 +330,26 @@ class PaperByteTrackEngine:
         init_velocity: when a track gets its second box, set its velocity to the displacement between
             its first two boxes over the time between them (the paper starts from velocity 0 and
             lets the filter learn it).
+        lead_origins: when the detector skipped frames just before a track's first box (a stride, or
+            a live stream detecting less often than the camera sends frames), move the reported
+            origin back along the track's first motion by the skipped time less one frame: the box
+            where a detector looking at every frame would most likely have seen the object first
+            (see docs/tracking.md). Needs timestamps; with detections on every frame it changes
+            nothing. The moved origin is dropped (the first box kept) when its centre leaves the frame.
+        previous_detection: timestamp (s) of the stream's last frame with detections before this
+            engine was made (an engine made when its class appears mid-stream).
+        recall_origins: when a track is confirmed, a box no track took on the frame with detections
+            before its first box (a low-score detection) becomes its origin if the track's first
+            motion, run backwards, lands on it (IoU at least ``RECALL_MIN_IOU``): evidence of where the
+            object was, preferred to ``lead_origins``' guess.
+        drop_exited: remove a lost track at once when its predicted centre is outside the frame (it
+            left the picture; kept lost it waits at the edge and takes the next object's detection).
+            Needs ``frame``.
+
+    Carried frames: rows may name the track they were carried from (``data[CARRIED_TRACK_KEY]``,
+    the engine's IDs, ``-1`` for unconfirmed tracks; the adapter fills it from ``tracker_id``). A
+    row of a confirmed track updates that track and nothing else; a row of an unconfirmed track is
+    offered to the unconfirmed tracks only (never to a lost confirmed track nearby).
     """
 
     def __init__(
@@ -331,6 +375,10 @@ class PaperByteTrackEngine:
         init_velocity: bool = False,
         gate_lost: bool = False,
         carried_confirms: bool = False,
+        lead_origins: bool = False,
+        previous_detection: float | None = None,
+        recall_origins: bool = False,
+        drop_exited: bool = False,
     ) -> None:
         if kalman not in ("xyah", "xyxy"):
             raise ValueError(f"kalman must be 'xyah' or 'xyxy', got {kalman!r}")
@@ -358,12 +406,20 @@ class PaperByteTrackEngine:
         self.init_velocity = bool(init_velocity)
         self.gate_lost = bool(gate_lost)
         self.carried_confirms = bool(carried_confirms)
+        self.lead_origins = bool(lead_origins)
+        self._previous_detection = previous_detection
+        self.recall_origins = bool(recall_origins)
+        self.drop_exited = bool(drop_exited)
+        self._leftover: tuple[np.ndarray, float] | None = None
+        """The boxes no track took on the last frame with detections, and that frame's clock."""
+        """Timestamp of the last frame with detections (rows not carried by a propagator)."""
         self.tracks: list[PaperTrack] = []
         self.frame_id = 0
         self.clock = 0.0
         """Time of the current frame in frames at ``fps`` since the first (``frame_id - 1`` without
         timestamps)."""
         self._last_timestamp: float | None = None
+        self._frame_size: tuple[int, int] | None = None
         self._next_id = 0
 
     def _cost(
@@ -416,6 +472,18 @@ class PaperByteTrackEngine:
             u_track, u_box = [i for i in u_track if i not in done], [int(rest_b[i]) for i in ub]
         return matches, u_track, u_box
 
+    def _lead(self, detected: bool, timestamp: float | None) -> float:
+        """Frames the detector skipped before this one, less one (``0`` without ``lead_origins``, on
+        a carried frame or without timestamps); remembers the time of a frame with detections."""
+        if not detected or timestamp is None:
+            return 0.0
+        previous, self._previous_detection = self._previous_detection, float(timestamp)
+        if not self.lead_origins or previous is None:
+            return 0.0
+        skipped = (float(timestamp) - previous) * self.fps - 1.0
+        # at most a second: a longer gap is a stalled stream, not a detector that skips frames
+        return float(min(skipped, self.fps)) if np.isfinite(skipped) and skipped > 1e-6 else 0.0
+
     def _step(self, timestamp: float | None) -> float:
         """Frames at ``fps`` since the previous update (1 without timestamps or for a backward jump)."""
         last, self._last_timestamp = self._last_timestamp, timestamp
@@ -448,9 +516,47 @@ class PaperByteTrackEngine:
             t.tracked = True
             t.hits += 1
             if not t.confirmed and t.hits >= self.min_hits:
+                if not self._recall_origin(t, b) and t.lead > 0:
+                    self._lead_origin(t, b)
+                t.recall = None
                 t.confirmed = True
                 t.tracker_id = self._next_id
                 self._next_id += 1
+
+    @property
+    def pending(self) -> bool:
+        """Holds boxes left over on the last frame with detections (a later track's origin may be
+        one of them): the engine is not idle even without tracks."""
+        return self._leftover is not None and len(self._leftover[0]) > 0
+
+    def _recall_origin(self, t: PaperTrack, box: np.ndarray) -> bool:
+        """Take as ``t``'s origin the box no track took on the frame with detections before its first
+        box, where its first motion (to ``box``) says it was (least IoU ``RECALL_MIN_IOU``)."""
+        gap = self.clock - t.start_frame
+        if t.recall is None or not len(t.recall) or not gap > 0 or not np.isfinite(t.origin).all():
+            return False
+        step = (_centre(box) - _centre(t.origin)) / gap
+        expected = t.origin - np.tile(step * t.recall_back, 2)
+        iou = iou_matrix(expected[None, :], t.recall)[0]
+        best = int(np.argmax(iou))
+        if iou[best] < RECALL_MIN_IOU:
+            return False
+        t.origin = np.asarray(t.recall[best], dtype=np.float64).copy()
+        return True
+
+    def _lead_origin(self, t: PaperTrack, box: np.ndarray) -> None:
+        """Move ``t``'s origin back by ``t.lead`` frames of the motion from it to ``box`` (its
+        confirming box, ``(4,)`` xyxy), unless the moved centre leaves the frame."""
+        gap = self.clock - t.start_frame
+        if not gap > 0 or not np.isfinite(t.origin).all():
+            return
+        step = (_centre(box) - _centre(t.origin)) / gap  # px per frame
+        moved = t.origin - np.tile(step * t.lead, 2)
+        cx, cy = _centre(moved)
+        size = self._frame_size
+        if size is not None and not (0 <= cx < size[0] and 0 <= cy < size[1]):
+            return
+        t.origin = moved
 
     def update(
         self, detections: sv.Detections, frame: np.ndarray | None = None, *, timestamp: float | None = None
@@ -458,8 +564,10 @@ class PaperByteTrackEngine:
         """Track one frame.
 
         Args:
-            detections: ``N`` rows, ``xyxy`` ``(N, 4)`` float, ``confidence`` ``(N,)`` (``None``: all 1).
-            frame: unused (no camera-motion compensation).
+            detections: ``N`` rows, ``xyxy`` ``(N, 4)`` float, ``confidence`` ``(N,)`` (``None``: all 1);
+                ``data["propagated"]`` (any length, even 0) marks a frame the detector did not run
+                on (rows carried by a propagator).
+            frame: ``(H, W, 3)`` image or ``None``; only its size is read (``lead_origins``).
             timestamp: the frame's time in seconds; the Kalman filters predict over the gap since the
                 previous call (in frames at ``fps``). ``None``: one frame.
 
@@ -472,6 +580,9 @@ class PaperByteTrackEngine:
         dt = self._step(timestamp)
         self.frame_id += 1
         self.clock = 0.0 if self.frame_id == 1 else self.clock + dt
+        if frame is not None:
+            self._frame_size = (int(frame.shape[1]), int(frame.shape[0]))
+        lead = self._lead("propagated" not in detections.data, timestamp)
         n = len(detections)
         boxes = np.asarray(detections.xyxy, dtype=np.float64).reshape(-1, 4)
         scores = (np.ones(n) if detections.confidence is None
@@ -482,18 +593,34 @@ class PaperByteTrackEngine:
             carried = np.asarray(detections.data["propagated"], dtype=bool).reshape(-1)
         owner: dict[int, PaperTrack] = {}
 
-        high = np.flatnonzero(scores > self.track_thresh)
-        low = np.flatnonzero(scores <= self.track_thresh)
-
         confirmed = [t for t in self.tracks if t.confirmed]
         unconfirmed = [t for t in self.tracks if not t.confirmed]
-        pool = confirmed if self.separate_unconfirmed else list(self.tracks)
         predicted = confirmed if self.separate_unconfirmed else confirmed + unconfirmed
         if self.gate_sigmas > 0 and self.separate_unconfirmed:
             predicted = confirmed + unconfirmed  # their uncertainty grows over the gap too
         predict_all([t.kf for t in predicted], [not t.tracked for t in predicted], dt)
         for t in predicted:
             t.box = t.kf.box()
+
+        # A carried row of a confirmed track is that track's box moved: it goes back to that track;
+        # a carried row of an unconfirmed track is offered to the unconfirmed tracks only.
+        free = np.ones(n, dtype=bool)
+        reserved = np.zeros(n, dtype=bool)
+        if CARRIED_TRACK_KEY in detections.data:
+            by_id = {t.tracker_id: t for t in confirmed}
+            cid = np.asarray(detections.data[CARRIED_TRACK_KEY], dtype=np.int64).reshape(-1)
+            pinned = [(by_id[c], i) for i, c in enumerate(cid.tolist()) if c >= 0 and c in by_id]
+            self._hit([(t, boxes[i]) for t, i in pinned], [True] * len(pinned))
+            owner.update({i: t for t, i in pinned})
+            free[[i for _, i in pinned]] = False
+            reserved = free & (cid < 0)
+            free &= cid < 0
+            taken = {id(t) for t, _ in pinned}
+            confirmed = [t for t in confirmed if id(t) not in taken]
+        pool = confirmed if self.separate_unconfirmed else confirmed + unconfirmed
+
+        high = np.flatnonzero((scores > self.track_thresh) & free & ~reserved)
+        low = np.flatnonzero((scores <= self.track_thresh) & free & ~reserved)
 
         # First association: high boxes, all confirmed tracks (tracked and lost).
         matches, u_track, u_high = self._associate(pool, boxes[high], scores[high], self.match_thresh, True)
@@ -519,6 +646,9 @@ class PaperByteTrackEngine:
         # Unconfirmed tracks: leftover high boxes.
         removed: set[int] = set()
         left_high = high[u_high_arr]
+        if reserved.any():
+            carried_high = np.flatnonzero(reserved & (scores > self.track_thresh))
+            left_high = np.sort(np.concatenate([left_high, carried_high]))
         if self.separate_unconfirmed:
             matches, u_unc, u_left = self._associate(
                 unconfirmed, boxes[left_high], scores[left_high], self.unconfirmed_match_thresh, True
@@ -533,14 +663,19 @@ class PaperByteTrackEngine:
 
         # New tracks.
         first = self.activate_first_frame and self.frame_id == 1
+        born: set[int] = set()
+        detected = "propagated" not in detections.data
+        previous = self._leftover if detected and self.recall_origins else None
         for i in left_high.tolist():
             if scores[i] < self.det_thresh or (carried[i] and not self.carried_confirms):
                 continue
             kf = _Kalman(self.kalman, boxes[i], self.motion_scale)
             at_once = first or self.min_hits <= 1  # confirmed where it starts: no earlier box to report
-            t = PaperTrack(kf, start_frame=self.clock, end_frame=self.clock,
+            t = PaperTrack(kf, start_frame=self.clock, end_frame=self.clock, lead=0.0 if at_once else lead,
                            origin=np.full(4, np.nan) if at_once else boxes[i].copy())  # fmt: skip
             t.box = t.kf.box()
+            if previous is not None and not at_once:
+                t.recall, t.recall_back = previous[0], self.clock - previous[1]
             if self.init_velocity:
                 t.first_measure = kf.mean[:4].copy()
             if at_once:
@@ -549,11 +684,18 @@ class PaperByteTrackEngine:
                 self._next_id += 1
                 owner[i] = t
             self.tracks.append(t)
+            born.add(i)
+        if detected and self.recall_origins:
+            left = [i for i in range(n) if i not in owner and i not in born]
+            self._leftover = (boxes[left].copy(), self.clock)
 
         # Lost-track removal and duplicates.
+        size = self._frame_size if self.drop_exited else None
         for t in self.tracks:
             if not t.tracked and self.clock - t.end_frame > self.max_time_lost + 1e-6:
                 removed.add(id(t))
+            elif not t.tracked and size is not None and not _inside(t.box, size):
+                removed.add(id(t))  # lost where it left the picture: it will not be seen again
         self.tracks = [t for t in self.tracks if id(t) not in removed]
         if self.remove_duplicates:
             self._remove_duplicates()

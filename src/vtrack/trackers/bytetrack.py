@@ -76,6 +76,14 @@ GATE_SIGMAS = 2.0
 track's predicted position (``engine="paper"``; 0 = off)."""
 INIT_VELOCITY = False
 """Start a track's velocity from its first two boxes (``engine="paper"``)."""
+LEAD_ORIGINS = True
+"""Move a track's reported origin back over the frames the detector skipped before its first box
+(``engine="paper"``; measured in docs/tracking.md)."""
+RECALL_ORIGINS = True
+"""A track's origin may be a box no track took on the frame with detections before its first box
+(a low-score detection where its first motion says it was; ``engine="paper"``)."""
+DROP_EXITED = True
+"""Remove a lost track whose predicted centre left the frame (``engine="paper"``)."""
 EngineName = Literal["paper", "library"]
 DEFAULT_ENGINE: EngineName = "paper"
 """Which implementation runs the association (see :class:`ByteTrack`)."""
@@ -118,6 +126,13 @@ class ByteTrack(LibraryTracker):
         gate_lost: also offer lost tracks to the buffered pass (``engine="paper"``).
         carried_confirms: boxes carried by a propagator (``data["propagated"]``) may confirm a new
             track (``engine="paper"``; default ``False``: only detections confirm).
+        lead_origins: a track born after frames the detector skipped reports its origin moved back
+            along its first motion by the skipped time (``engine="paper"``; see
+            :class:`~vtrack.trackers.byte_engine.PaperByteTrackEngine`).
+        recall_origins: a new track's origin may be a box left over on the previous frame with
+            detections where the track's first motion says it was (``engine="paper"``).
+        drop_exited: remove a lost track as soon as its predicted centre is outside the frame
+            (``engine="paper"``).
 
     ``update(..., timestamp=t)`` (seconds) makes the paper engine predict over the real gap since the
     previous frame (a gap of ``1 / fps`` is one step, as without timestamps); the library engine
@@ -148,6 +163,9 @@ class ByteTrack(LibraryTracker):
         init_velocity: bool = INIT_VELOCITY,
         gate_lost: bool = False,
         carried_confirms: bool = False,
+        lead_origins: bool = LEAD_ORIGINS,
+        recall_origins: bool = RECALL_ORIGINS,
+        drop_exited: bool = DROP_EXITED,
     ) -> None:
         frames = lost_track_frames(lost_track_seconds, fps)
         for name, value in (
@@ -197,6 +215,10 @@ class ByteTrack(LibraryTracker):
                 init_velocity=bool(init_velocity),
                 gate_lost=bool(gate_lost),
                 carried_confirms=bool(carried_confirms),
+                lead_origins=bool(lead_origins),
+                recall_origins=bool(recall_origins),
+                drop_exited=bool(drop_exited),
+                previous_detection=self.last_detection_time,
                 # The paper confirms the tracks of a sequence's first frame at once; an engine made
                 # later (a class appearing mid-stream) waits for a second match like any new track.
                 activate_first_frame=self.frames_seen == 0,

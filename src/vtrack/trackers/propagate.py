@@ -23,8 +23,10 @@ API (one instance per stream, called on every decoded frame, in order, from one 
 * :meth:`FlowPropagator.propagate` returns ``sv.Detections`` with the rows remembered by the last
   :meth:`~FlowPropagator.observe` (``xyxy`` moved; ``confidence``, ``class_id``, ``tracker_id``
   and every ``data`` column kept) plus ``data["propagated"]`` ``True``; rows whose flow failed (too
-  few points tracked) stay where they were. Without a previous frame (or after a size change) it
-  returns zero rows.
+  few points tracked) stay where they were; rows whose centre moved out of the frame are left out
+  (a box that left the picture would otherwise wait at the edge and take the next object's
+  detection). Without a previous frame (or after a size change) it returns zero rows, still with
+  the ``data["propagated"]`` column (a frame without detection, whatever its rows).
 * :meth:`FlowPropagator.observe` keeps a grey copy of the frame and the rows to carry: by default the
   rows of confirmed tracks (``tracker_id > 0``) and unconfirmed rows at or above ``min_confidence``
   (so a new track can be confirmed on the next frame instead of ``stride`` frames later).
@@ -174,6 +176,11 @@ class FlowPropagator:
         shifts = self._check_velocity(boxes, shifts, ok)
         moved = xyxy + np.tile(shifts, 2)
         out = dataclasses.replace(boxes, xyxy=moved.astype(np.float32), data=dict(boxes.data))
+        h, w = frame.shape[:2]
+        centre = (moved[:, :2] + moved[:, 2:]) / 2
+        inside = (centre[:, 0] >= 0) & (centre[:, 0] < w) & (centre[:, 1] >= 0) & (centre[:, 1] < h)
+        if not inside.all():  # gone out of the picture: nothing to carry (nor to steal a newcomer)
+            out = out[np.flatnonzero(inside)]  # type: ignore[assignment]
         return _with_flag(out, len(out))
 
     def reset(self) -> None:

@@ -319,3 +319,119 @@ def test_origin_rows_of_unconfirmed_and_untracked_boxes_are_nan() -> None:
     out = trk.update(frame([[0.0, 0.0, 40.0, 80.0], [100.0, 0.0, 140.0, 80.0]], [0.9, 0.05]))
     assert out.tracker_id.tolist() == [-1, -1]  # type: ignore[union-attr]
     assert np.isnan(out.data[ORIGIN_KEY]).all()
+
+
+def _strided_scene(
+    trk: ByteTrack, first: list[float], step: float, before: sv.Detections, image: np.ndarray | None = None
+) -> sv.Detections:
+    """The detector runs on frames 0, 3 and 6 (timestamps at 30 fps); frames between are carried.
+
+    Frame 0 gives ``before``; an object first detected at frame 3 (``first``) moves ``step`` px per
+    frame along x; the carried frames move its box as a propagator would. Returns frame 6's output.
+    """
+
+    def carried(boxes: list[list[float]]) -> sv.Detections:
+        d = frame(boxes, [0.9] * len(boxes))
+        d.data["propagated"] = np.ones(len(boxes), dtype=bool)
+        return d
+
+    trk.update(before, image, timestamp=0.0)
+    trk.update(carried([]), image, timestamp=1 / FPS)
+    trk.update(carried([]), image, timestamp=2 / FPS)
+    trk.update(frame([first], [0.9]), image, timestamp=3 / FPS)
+    for k in (4, 5):
+        trk.update(carried([shifted(first, step * (k - 3))]), image, timestamp=k / FPS)
+    return trk.update(frame([shifted(first, step * 3)], [0.9]), image, timestamp=6 / FPS)
+
+
+def test_a_track_born_after_skipped_frames_reports_its_origin_moved_back() -> None:
+    """``lead_origins``: two frames skipped before the first box (less one) at its first speed."""
+    from vtrack.trackers.base import ORIGIN_KEY
+
+    box = [300.0, 0.0, 340.0, 80.0]
+    out = _strided_scene(ByteTrack(fps=FPS), box, -10.0, frame([], []))
+    assert int(out.tracker_id[0]) > 0  # type: ignore[index]
+    np.testing.assert_allclose(out.data[ORIGIN_KEY][0], shifted(box, 20.0))
+    plain = _strided_scene(ByteTrack(fps=FPS, lead_origins=False), box, -10.0, frame([], []))
+    np.testing.assert_allclose(plain.data[ORIGIN_KEY][0], box)
+    # moved back out of the frame (centre x 340 in a 330 px wide image): the first box stays
+    narrow = _strided_scene(ByteTrack(fps=FPS), box, -10.0, frame([], []), np.zeros((100, 330, 3), np.uint8))
+    np.testing.assert_allclose(narrow.data[ORIGIN_KEY][0], box)
+
+
+def test_no_lead_when_the_detector_saw_every_frame_or_without_timestamps() -> None:
+    from vtrack.trackers.base import ORIGIN_KEY
+
+    box = [300.0, 0.0, 340.0, 80.0]
+    trk = ByteTrack(fps=FPS)
+    trk.update(frame([], []), timestamp=0.0)
+    trk.update(frame([box], [0.9]), timestamp=1 / FPS)
+    out = trk.update(frame([shifted(box, -30.0)], [0.9]), timestamp=2 / FPS)
+    np.testing.assert_allclose(out.data[ORIGIN_KEY][0], box)
+    untimed = ByteTrack(fps=FPS)
+    untimed.update(frame([], []))
+    untimed.update(frame([box], [0.9]))
+    out = untimed.update(frame([shifted(box, -30.0)], [0.9]))
+    np.testing.assert_allclose(out.data[ORIGIN_KEY][0], box)
+
+
+@pytest.mark.parametrize(
+    ("left_over", "origin_dx"),
+    [
+        (30.0, 30.0),  # a low-score box where the first motion says the object was: it is the origin
+        (200.0, 20.0),  # a box elsewhere: the lead (two frames back) instead
+    ],
+)
+def test_a_left_over_box_where_the_track_came_from_is_its_origin(left_over: float, origin_dx: float) -> None:
+    """``recall_origins``: the low-score box of frame 0 (no track took it) three frames back."""
+    from vtrack.trackers.base import ORIGIN_KEY
+
+    box = [300.0, 0.0, 340.0, 80.0]
+    before = frame([shifted(box, left_over)], [0.3])
+    out = _strided_scene(ByteTrack(fps=FPS), box, -10.0, before)
+    np.testing.assert_allclose(out.data[ORIGIN_KEY][0], shifted(box, origin_dx))
+
+
+def _carried(boxes: list[list[float]], ids: list[int]) -> sv.Detections:
+    d = frame(boxes, [0.9] * len(boxes))
+    d.tracker_id = np.asarray(ids, dtype=np.int64)
+    d.data["propagated"] = np.ones(len(boxes), dtype=bool)
+    return d
+
+
+def test_a_carried_box_goes_back_to_the_track_it_was_carried_from() -> None:
+    """Two confirmed tracks; on a carried frame their boxes come swapped in position order and
+    overlapping the other's prediction: each still updates its own track."""
+    trk = ByteTrack(fps=FPS)
+    a, b = [0.0, 0.0, 40.0, 80.0], [30.0, 0.0, 70.0, 80.0]
+    for k in range(3):
+        out = trk.update(frame([a, b], [0.9, 0.9]), timestamp=k / FPS)
+    ida, idb = (int(i) for i in out.tracker_id)  # type: ignore[union-attr]
+    # the carried rows say a moved onto b's place and b onto a's: IoU would swap nothing back
+    swapped = trk.update(_carried([shifted(a, 28.0), shifted(b, -28.0)], [ida, idb]), timestamp=3 / FPS)
+    assert swapped.tracker_id.tolist() == [ida, idb]  # type: ignore[union-attr]
+
+
+def test_a_carried_box_of_an_unconfirmed_track_never_goes_to_a_lost_track() -> None:
+    trk = ByteTrack(fps=FPS)
+    old = [100.0, 0.0, 140.0, 80.0]
+    for k in range(3):
+        out = trk.update(frame([old], [0.9]), timestamp=k / FPS)
+    old_id = int(out.tracker_id[0])  # type: ignore[index]
+    trk.update(frame([], []), timestamp=3 / FPS)  # the old track is lost here
+    trk.update(frame([shifted(old, 300.0)], [0.9]), timestamp=4 / FPS)  # a newcomer far away
+    # its carried box lands where the lost track waits: it stays unconfirmed, not the old ID
+    out = trk.update(_carried([shifted(old, 2.0)], [-1]), timestamp=5 / FPS)
+    assert out.tracker_id.tolist() == [-1]  # type: ignore[union-attr]
+    assert old_id > 0
+
+
+@pytest.mark.parametrize(("drop_exited", "kept"), [(True, False), (False, True)])
+def test_a_lost_track_whose_prediction_left_the_frame_is_removed(drop_exited: bool, kept: bool) -> None:
+    image = np.zeros((100, 200, 3), np.uint8)
+    trk = ByteTrack(fps=FPS, drop_exited=drop_exited)
+    for k in range(4):  # moving left 10 px per frame, last seen with its centre at x = 0..10
+        trk.update(frame([[-10.0 * k + 20, 0.0, -10.0 * k + 40, 80.0]], [0.9]), image, timestamp=k / FPS)
+    for k in range(4, 7):
+        trk.update(frame([], []), image, timestamp=k / FPS)
+    assert (trk.live_track_count == 1) is kept

@@ -162,3 +162,14 @@ def test_a_hidden_box_follows_its_own_velocity() -> None:
     prop.observe(scene([(112, 100), (100, 95)]), dets([hidden, [100, 95, 200, 200]], [1, 2]))
     out = prop.propagate(scene([(116, 100), (110, 95)]))
     np.testing.assert_allclose(out.xyxy[0], [116, 100, 196, 180], atol=1.0)
+
+
+def test_a_box_that_leaves_the_picture_is_not_carried() -> None:
+    """Its centre moved past the left edge: left out, so it cannot wait there for a newcomer."""
+    prop = FlowPropagator(mode="velocity")  # 70 px per frame to the left: the next centre is at x = -20
+    img = scene([])
+    prop.observe(img, dets([[80, 100, 160, 180], [300, 100, 380, 180]], [1, 2]))
+    prop.observe(img, dets([[10, 100, 90, 180], [300, 100, 380, 180]], [1, 2]))
+    out = prop.propagate(img)
+    assert out.tracker_id is not None and out.tracker_id.tolist() == [2]
+    assert out.data[PROPAGATED_KEY].tolist() == [True]
