@@ -85,10 +85,13 @@ CASES = [
 
 
 def run_config(case: Case, carry: str | None = None) -> RunConfig:
-    """The case as a ``RunConfig``; ``carry`` sets ``tracker.carry`` (``None``: the default)."""
+    """The case as a ``RunConfig``; ``carry`` sets ``tracker.carry`` (``None``: the default).
+
+    The detector is ONNX Runtime fp32, the one the cache is made with, so ``--check`` compares the
+    same detections (OpenVINO bf16, the default where the CPU has bf16, differs in a few boxes)."""
     return RunConfig(
         source=case.source,
-        model={"path": str(MODEL)},  # type: ignore[arg-type]
+        model={"path": str(MODEL), "backend": "onnxruntime", "precision": "fp32"},  # type: ignore[arg-type]
         classes=case.classes,
         counting={"lines": [lc.model_dump() for lc in lines_from_flags([case.line])]},  # type: ignore[arg-type]
         output={"video": False},  # type: ignore[arg-type]

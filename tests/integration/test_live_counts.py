@@ -5,10 +5,11 @@ real ``vtrack serve`` stream worker as a looped, real-time-paced camera, at ``ma
 uncapped (whatever this 2-core machine manages). Each setting runs whole loops.
 
 The issue's target is ±10 % of the offline full-rate count per loop with no spurious ``in``; it is
-not met at every rate (docs/tracking.md, "Carrying tracks in the pipeline": 17 of 23 per loop at 5
-detections a second, 20–21 at 10–14, as offline at the same detector rate). What this test holds: at
-least half the offline count per loop (the newest-frame pipeline before it counted 0–1 in 3 loops),
-never more than 10 % over, and at most one ``in`` in all.
+met at 10 detections a second and above, not at 5 (docs/tracking.md, "Carrying tracks in the
+pipeline": 20.0 of 23 per loop at 5.4 detections a second, 22.7 at 10.7, 22.3 at 25.7, as offline at
+the same detector rate). What this test holds: at least half the offline count per loop (the
+newest-frame pipeline before it counted 0–1 in 3 loops; a CI box that detects only 3–4 times a second
+gets 0.6–0.7), never more than 10 % over, and at most one ``in`` in all.
 """
 
 from __future__ import annotations
