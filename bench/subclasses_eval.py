@@ -3,16 +3,22 @@
 For each clip named by ``--clip NAME=SOURCE`` (``NAME`` = the ``<source>`` prefix of its crops in the
 examples folder), a model is learned from the examples of every OTHER clip (leave-one-clip-out: the
 split is by clip, never by frame), and the clip is run through the detector, the tracker and the
-sub-class stage. A track's truth is the label folder holding its crops (crops were cut with
-``vtrack crops`` at the same detector settings, so track ids match); tracks without a crop (never
-sharp/large/uncut enough) have no truth and are left out of the accuracy (their number is reported).
+sub-class stage. A track's truth is the label of its crops: with a manifest, the crop whose cut
+rectangle (frame and box, IoU ≥ ``MATCH_IOU``) the track's own crop rectangle meets on that frame —
+robust to a tracker that numbers its tracks differently from the one the crops were cut with; with a
+folder, the ``_t<track>`` of the crop names (``vtrack crops`` at the same settings, same tracker).
+Tracks without a crop (never sharp/large/uncut enough) have no truth and are left out of the accuracy
+(their number is reported).
 
 Compared, per track (its label when last seen):
 
 * ``subclasses``: the stage with the held-out model (``unknown`` counts as wrong);
 * ``parent only``: what the parent class alone gives: every track gets the label most examples have;
-* ``rule`` (cyclist/pedestrian sets only): a person box overlapping a bicycle box (intersection at least
-  ``RULE_OVERLAP`` of the bicycle box) in most of the track's frames is a cyclist.
+* ``rule``: for cyclist/pedestrian (``--compare bicycle``), a person box overlapping a bicycle box
+  (intersection at least ``RULE_OVERLAP`` of the bicycle box) in most of the track's frames is a
+  cyclist; for a view set (``--approach GROWING,SHRINKING``, e.g. ``front,rear``), a track whose box
+  grows (mean area of its last third of frames over its first third, ≥ 1) gets the first label: an
+  object coming towards the camera shows its front.
 
 With ``--line``, crossings of the sub-classed parent tracks and of the ``--compare`` class (bicycle) are
 counted on that clip with the model learned from ALL examples (what a user would run) and with the
@@ -51,14 +57,17 @@ from vtrack.analytics.lines import LineCounter
 from vtrack.detectors.onnx_yolo import YoloOnnxDetector
 from vtrack.geometry import parse_line_spec
 from vtrack.stream.sources import open_source
-from vtrack.subclasses.embedder import CropEmbedder
-from vtrack.subclasses.examples import build, default_shared
+from vtrack.subclasses.embedder import CropEmbedder, context_box
+from vtrack.subclasses.examples import ManifestRow, build, default_shared, read_manifest
 from vtrack.subclasses.learn import learn
 from vtrack.subclasses.model import UNKNOWN, SubclassModel
 from vtrack.subclasses.stage import SubclassStage
 from vtrack.trackers import make_tracker
+from vtrack.trackers.byte_engine import iou_matrix
 
 RULE_OVERLAP = 0.5
+MATCH_IOU = 0.7
+MAX_AREAS = 10_000  # box areas kept per track for the --approach rule (bounded)
 CONF = 0.35  # as `vtrack crops` (same detections, same track ids)
 _NAME = re.compile(r"^(?P<clip>.+)_t(?P<tid>\d+)_f\d+")
 
@@ -70,6 +79,16 @@ def truth(examples: Path) -> dict[str, dict[int, str]]:
         m = _NAME.match(f.stem)
         if m:
             out[m["clip"]][int(m["tid"])] = f.parent.name
+    return out
+
+
+def truth_boxes(rows: list[ManifestRow]) -> dict[str, dict[int, list[tuple[np.ndarray, str]]]]:
+    """clip → frame → [(cut rectangle (4,), label)], from a manifest's rows."""
+    out: dict[str, dict[int, list[tuple[np.ndarray, str]]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        m = _NAME.match(r.file)
+        if m:
+            out[m["clip"]][r.frame].append((np.asarray(r.box, dtype=np.float64), r.label))
     return out
 
 
@@ -108,6 +127,7 @@ def run_clip(
     full: SubclassModel,
     embedder: CropEmbedder,
     line: str | None,
+    boxes: dict[int, list[tuple[np.ndarray, str]]] | None = None,
 ) -> dict:
     parent = held.parent
     det = YoloOnnxDetector(args.model, conf=CONF)
@@ -122,7 +142,9 @@ def run_clip(
     counters = {k: LineCounter(lines) for k in ("held", "full", "compare")} if lines else {}
     now = datetime.now(timezone.utc)
     last: dict[int, str] = {}
+    found: dict[int, str] = {}  # track id -> label of the manifest crop it was matched to
     rule_votes: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    areas: dict[int, list[float]] = defaultdict(list)  # per track, box area per frame (--approach)
     t_base = t_stage = 0.0
     frames = 0
     for frame in src:
@@ -143,8 +165,15 @@ def run_clip(
             for r, tid in enumerate(p.tracker_id.tolist()):
                 if tid < 0:
                     continue
+                for rect, label in (boxes or {}).get(frame.index, []):
+                    cut = np.asarray(context_box(p.xyxy[r], src.width, src.height), dtype=np.float64)
+                    if iou_matrix(cut[None], rect[None])[0, 0] >= MATCH_IOU:
+                        found[tid] = label
                 last[tid] = str(ph.data["class_name"][r]).split(":", 1)[1]
                 rule_votes[tid][int(ov[r])] += 1
+                if len(areas[tid]) < MAX_AREAS:
+                    b = p.xyxy[r]
+                    areas[tid].append(float((b[2] - b[0]) * (b[3] - b[1])))
         if counters:
             for e in counters["held"].update(ph, frame.index, now):
                 stage.observe_crossing(e.track_id)
@@ -155,7 +184,12 @@ def run_clip(
     return {
         "frames": frames,
         "labels": last,
-        "rule": {t: ("cyclist" if v[1] > v[0] else "pedestrian") for t, v in rule_votes.items()},
+        "found": found,
+        "rule": (
+            {t: (args.approach[0] if _grows(a) else args.approach[1]) for t, a in areas.items()}
+            if args.approach
+            else {t: ("cyclist" if v[1] > v[0] else "pedestrian") for t, v in rule_votes.items()}
+        ),
         "ms_per_frame_detect_track": 1000 * t_base / max(frames, 1),
         "ms_per_frame_stage": 1000 * t_stage / max(frames, 1),
         "ms_per_track": stage.ms_per_track,
@@ -164,6 +198,12 @@ def run_clip(
         "crops": stage.crops,
         "counts": {k: c.counts for k, c in counters.items()},
     }
+
+
+def _grows(areas: list[float]) -> bool:
+    """Whether a track's box grows: mean area of its last third over its first third ≥ 1."""
+    k = max(1, len(areas) // 3)
+    return float(np.mean(areas[-k:])) >= float(np.mean(areas[:k]))
 
 
 def _copy(d: sv.Detections) -> sv.Detections:
@@ -181,14 +221,22 @@ def main() -> None:
     ap.add_argument("--clip", action="append", required=True, help="NAME=SOURCE")
     ap.add_argument("--line", action="append", default=[], help="CLIP=NAME=x1,y1,x2,y2")
     ap.add_argument("--compare", default=None, help="class counted beside (bicycle); also enables the rule")
+    ap.add_argument("--approach", default=None, help="GROWING,SHRINKING labels: the box-growth rule")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    if args.approach:
+        args.approach = [x.strip() for x in args.approach.split(",")]
+        if len(args.approach) != 2:
+            ap.error("--approach takes two labels: GROWING,SHRINKING")
+    manifest = None
     if args.examples.suffix == ".csv":
+        manifest = read_manifest(args.examples)
         built = Path(tempfile.mkdtemp(prefix="vtrack-examples-"))
         build(args.examples, built, args.shared or default_shared())
         args.examples = built
     embedder = CropEmbedder(args.embedder)
     gt = truth(args.examples)
+    by_box = truth_boxes(manifest) if manifest is not None else None
     full = learn_without(args.examples, None, embedder)
     lines = dict(item.split("=", 1) for item in args.line)
     report: dict[str, dict] = {}
@@ -196,8 +244,9 @@ def main() -> None:
         name, source = item.split("=", 1)
         held = learn_without(args.examples, name, embedder)
         majority = Counter(held.label_counts()).most_common(1)[0][0]
-        r = run_clip(args, name, source, held, full, embedder, lines.get(name))
-        truth_c = gt.get(name, {})
+        r = run_clip(args, name, source, held, full, embedder, lines.get(name),
+                     by_box.get(name, {}) if by_box is not None else None)  # fmt: skip
+        truth_c = r["found"] if by_box is not None else gt.get(name, {})
         scored = [t for t in r["labels"] if t in truth_c]
 
         def acc(pred: dict[int, str], scored: list[int] = scored, truth_c: dict[int, str] = truth_c) -> float:
@@ -211,9 +260,9 @@ def main() -> None:
             "unknown": sum(r["labels"][t] == UNKNOWN for t in scored),
             "parent_only": acc(dict.fromkeys(scored, majority)),
             "predicted": dict(Counter(r["labels"][t] for t in scored)),
-            **{k: v for k, v in r.items() if k not in ("labels", "rule")},
+            **{k: v for k, v in r.items() if k not in ("labels", "rule", "found")},
         }
-        if args.compare:
+        if args.compare or args.approach:
             res["rule"] = acc(r["rule"])
         res["errors"] = {t: (truth_c[t], r["labels"][t]) for t in scored if r["labels"][t] != truth_c[t]}
         report[name] = res

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vtrack.errors import ConfigError
-from vtrack.subclasses.examples import read_manifest
+from vtrack.subclasses.examples import build, read_manifest
 from vtrack.subclasses.model import SubclassModel
 from vtrack.subclasses.runtime import open_stage
 
@@ -153,6 +153,24 @@ def test_crops_on_a_short_clip(tmp_path: Path, shared: Path) -> None:
     assert len(crops) >= 5 and (tmp_path / "parent.txt").read_text().strip() == "person"
     assert all(max(cv2.imread(str(c)).shape[:2]) <= 224 for c in crops)
     assert crops[0].name.startswith("mmtracking_demo_street_night_8frames_t")
+    # every crop is recorded where it was cut; sorted by hand, the record becomes a set's manifest,
+    # and the manifest cuts the same pixels from the footage again
+    record = (tmp_path / "crops.csv").read_text().splitlines()
+    assert record[0] == "file,label,source,frame,x1,y1,x2,y2" and len(record) == len(crops) + 1
+    for label, some in (("near", crops[:3]), ("far", crops[3:5])):
+        (tmp_path / label).mkdir()
+        for c in some:
+            c.rename(tmp_path / label / c.name)
+    tool = [sys.executable, "-m", "vtrack.subclasses.examples", "manifest", str(tmp_path)]
+    r = subprocess.run([*tool, "--shared", str(shared)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "2 far, 3 near" in r.stderr, r.stderr
+    manifest = (tmp_path / "manifest.csv").read_text().splitlines()
+    assert len(manifest) == 6 and all(",media/video/mmtracking_demo_street_night_8frames.mp4," in m
+                                      for m in manifest[1:])  # fmt: skip
+    rebuilt = build(tmp_path / "manifest.csv", tmp_path / "rebuilt", shared)
+    for p in rebuilt:
+        again, cut = cv2.imread(str(p)), cv2.imread(str(tmp_path / p.parent.name / p.name))
+        assert again.shape == cut.shape and np.abs(again.astype(int) - cut.astype(int)).mean() < 1.0
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,7 @@ def crops_command(
             collector = CropCollector(
                 out_dir,
                 source_name=src.name,
+                source=source,
                 per_track=per_track,
                 min_gap=min_gap,
                 classes=names,

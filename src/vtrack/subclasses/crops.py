@@ -6,13 +6,20 @@ least ``min_gap`` frames apart (different views), and writes them when the track
 several classes are collected), with the class in ``parent.txt`` beside it for ``vtrack learn``.
 A person then moves each file into ``OUT/<label>/``. Crops of one track share ``<source>_t<track>``,
 which ``learn`` uses to leave a whole track out when it measures accuracy.
+
+Each crop also gets a row in ``crops.csv`` beside ``parent.txt`` (appended, so several sources may
+share one folder): the manifest columns of :mod:`vtrack.subclasses.examples` with the label
+``unsorted`` — file, source (as given), frame index and the cut rectangle in source pixels. Once the
+crops are sorted, ``python -m vtrack.subclasses.examples manifest OUT`` turns it into the
+``manifest.csv`` of an example set that can be rebuilt from the footage without shipping pixels.
 """
 
 from __future__ import annotations
 
+import csv
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +28,7 @@ import numpy as np
 import supervision as sv
 
 from vtrack.errors import ExportError
-from vtrack.subclasses.embedder import DEFAULT_CONTEXT, crop
+from vtrack.subclasses.embedder import DEFAULT_CONTEXT, context_box
 from vtrack.subclasses.learn import PARENT_FILE, UNSORTED
 from vtrack.subclasses.quality import crop_quality
 
@@ -38,6 +45,9 @@ MAX_SIDE_PX = 224
 """Saved crops are shrunk to this longest side (the embedder's input size: it sees no more)."""
 MAX_TRACK_AGE_FRAMES = 150
 """A track unseen this long is done: its crops are written and its state dropped."""
+CROPS_FILE = "crops.csv"
+"""Where each written crop was cut from (manifest columns, label ``unsorted``)."""
+CROPS_COLUMNS = ("file", "label", "source", "frame", "x1", "y1", "x2", "y2")
 
 
 @dataclass(slots=True)
@@ -45,6 +55,7 @@ class _Kept:
     frame: int
     quality: float
     image: np.ndarray  # (h, w, 3) uint8 BGR, a copy
+    rect: tuple[int, int, int, int]  # the cut rectangle x1, y1, x2, y2 in source pixels
 
 
 @dataclass(slots=True)
@@ -66,6 +77,7 @@ class CropCollector:
         classes: the classes collected; more than one puts each in its own sub-folder.
         accept: called with a track id when the track is done; it is written only if this returns
             ``True`` (e.g. only tracks that crossed a line); ``None`` writes every track.
+        source: the source as given (the ``source`` column of ``crops.csv``); default ``source_name``.
 
     Attributes:
         written: paths written so far.
@@ -81,9 +93,11 @@ class CropCollector:
         context: float = DEFAULT_CONTEXT,
         classes: list[str],
         accept: Callable[[int], bool] | None = None,
+        source: str | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.source_name = source_name
+        self.source = source_name if source is None else str(source)
         self.per_track = max(1, int(per_track))
         self.min_gap = max(0, int(min_gap))
         self.context = context
@@ -135,7 +149,8 @@ class CropCollector:
         else:
             t.last_seen = frame
             self._tracks.move_to_end(tid)
-        c = crop(image, xyxy, self.context)
+        rect = context_box(xyxy, w, h, self.context)
+        c = image[rect[1] : rect[3], rect[0] : rect[2]]
         if c.size == 0:
             return
         q = crop_quality(c, xyxy, conf, w, h)
@@ -152,22 +167,37 @@ class CropCollector:
             if q <= worst.quality:
                 return
             t.kept.remove(worst)
-        t.kept.append(_Kept(frame, q, _shrink(c)))
+        t.kept.append(_Kept(frame, q, _shrink(c), (int(rect[0]), int(rect[1]), int(rect[2]), int(rect[3]))))
 
     def _flush(self, done: Callable[[_TrackCrops], bool]) -> None:
         for tid in [tid for tid, t in self._tracks.items() if done(t)]:
             t = self._tracks.pop(tid)
             if not t.kept or (self.accept is not None and not self.accept(tid)):
                 continue
-            folder = self._folder(t.class_name) / UNSORTED
+            folder = self._folder(t.class_name)
+            rows = []
             for k in sorted(t.kept, key=lambda k: k.frame):
-                path = (
-                    folder / f"{self.source_name}_t{tid:04d}_f{k.frame:05d}_q{round(100 * k.quality):02d}.jpg"
-                )
+                stem = f"{self.source_name}_t{tid:04d}_f{k.frame:05d}_q{round(100 * k.quality):02d}"
+                path = folder / UNSORTED / f"{stem}.jpg"
                 ok = cv2.imwrite(str(path), k.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
                 if not ok:
                     raise ExportError(f"cannot write crop {path}")
                 self.written.append(path)
+                rows.append((stem, UNSORTED, self.source, k.frame, *k.rect))
+            _append_rows(folder / CROPS_FILE, rows)
+
+
+def _append_rows(path: Path, rows: Sequence[tuple[object, ...]]) -> None:
+    """Append ``rows`` to ``crops.csv`` (with the header when the file is new)."""
+    try:
+        new = not path.is_file() or path.stat().st_size == 0
+        with path.open("a", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(CROPS_COLUMNS)
+            writer.writerows(rows)
+    except OSError as e:
+        raise ExportError(f"cannot write {path}: {e}") from e
 
 
 def _shrink(image: np.ndarray) -> np.ndarray:

@@ -17,6 +17,14 @@ writes ``OUT/<label>/<file>.jpg`` plus ``OUT/parent.txt``, ready for ``vtrack le
 
 (the label folders are git-ignored). ``file`` keeps the ``<source>_t<track>_f<frame>`` names that
 ``learn`` groups by track.
+
+A new set starts with ``vtrack crops`` (which records every crop in ``crops.csv``); once the crops are
+sorted into label folders, ``manifest`` writes the set's ``manifest.csv`` from that record and from
+where each file now lies (crops left in ``unsorted/`` or deleted are left out; sources under
+``--shared`` are written relative to it)::
+
+    python -m vtrack.subclasses.examples manifest OUT --shared ../shared \\
+        --out examples/subclasses/<set>/manifest.csv
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import logging
 import os
 import shutil
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +44,8 @@ import numpy as np
 
 from vtrack.errors import ConfigError, ExportError, VtrackError
 from vtrack.stream.sources import open_source
-from vtrack.subclasses.crops import JPEG_QUALITY, _shrink
-from vtrack.subclasses.learn import PARENT_FILE, UNSORTED
+from vtrack.subclasses.crops import CROPS_FILE, JPEG_QUALITY, _shrink
+from vtrack.subclasses.learn import PARENT_FILE, UNSORTED, label_folders
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +69,14 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
     Raises:
         ConfigError: missing file, wrong header, or a bad row (with its line number).
     """
-    path = Path(path)
+    rows = _read_rows(Path(path), labelled=True)
+    if not rows:
+        raise ConfigError(f"{path}: no rows")
+    return rows
+
+
+def _read_rows(path: Path, *, labelled: bool) -> list[ManifestRow]:
+    """The rows of a manifest (``labelled``) or of a ``crops.csv`` (label ``unsorted`` allowed)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
@@ -78,12 +94,11 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
         except (TypeError, ValueError) as e:
             raise ConfigError(f"{path}:{n}: bad row ({e})") from e
         bad_name = not row.file or "/" in row.file or "\\" in row.file
-        bad_label = not row.label or row.label.startswith(".") or row.label == UNSORTED or "/" in row.label
+        bad_label = not row.label or row.label.startswith(".") or "/" in row.label
+        bad_label |= labelled and row.label == UNSORTED
         if bad_name or bad_label or not row.source or row.frame < 0 or box[2] <= box[0] or box[3] <= box[1]:
             raise ConfigError(f"{path}:{n}: bad row (empty name, label or source, or an empty box)")
         rows.append(row)
-    if not rows:
-        raise ConfigError(f"{path}: no rows")
     return rows
 
 
@@ -143,6 +158,64 @@ def _write(row: ManifestRow, image: np.ndarray, out_dir: Path, manifest: Path) -
     return path
 
 
+def manifest_rows(folder: str | Path, shared: str | Path | None = None) -> list[ManifestRow]:
+    """The manifest of a folder of sorted crops, from its ``crops.csv`` (see ``vtrack crops``).
+
+    Args:
+        folder: holds ``crops.csv`` and the label folders the crops were sorted into.
+        shared: sources under this folder are written relative to it.
+
+    Returns:
+        One row per crop found in a label folder, in ``crops.csv`` order (a crop listed twice: its
+        last row).
+
+    Raises:
+        ConfigError: no ``crops.csv``, a crop in two label folders, or no sorted crop at all.
+    """
+    folder = Path(folder)
+    record = folder / CROPS_FILE
+    if not record.is_file():
+        raise ConfigError(f"{folder}: no {CROPS_FILE} (cut the crops with `vtrack crops`)")
+    cut = {r.file: r for r in _read_rows(record, labelled=False)}
+    where: dict[str, str] = {}
+    for label, files in label_folders(folder).items():
+        for f in files:
+            if f.stem in where:
+                raise ConfigError(f"{folder}: {f.name} is in both {where[f.stem]}/ and {label}/")
+            where[f.stem] = label
+    root = Path(shared).resolve() if shared is not None else None
+    rows = []
+    for r in cut.values():
+        sorted_into = where.get(r.file)
+        if sorted_into is None:
+            continue
+        source = r.source
+        if root is not None:
+            try:
+                source = Path(source).resolve().relative_to(root).as_posix()
+            except ValueError:
+                pass
+        rows.append(ManifestRow(r.file, sorted_into, source, r.frame, r.box))
+    if not rows:
+        raise ConfigError(f"{folder}: none of the crops in {CROPS_FILE} is in a label folder yet")
+    return rows
+
+
+def write_manifest(rows: list[ManifestRow], path: str | Path) -> None:
+    """Write ``rows`` as a ``manifest.csv``.
+
+    Raises:
+        ExportError: the file cannot be written.
+    """
+    try:
+        with Path(path).open("w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(MANIFEST_COLUMNS)
+            w.writerows((r.file, r.label, r.source, r.frame, *r.box) for r in rows)
+    except OSError as e:
+        raise ExportError(f"cannot write {path}: {e}") from e
+
+
 def default_shared() -> Path:
     """``$VTRACK_SHARED``, else ``../shared`` (beside the repository when run from its root)."""
     env = os.environ.get("VTRACK_SHARED")
@@ -151,7 +224,8 @@ def default_shared() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m vtrack.subclasses.examples", description="Rebuild an example set from its manifest."
+        prog="python -m vtrack.subclasses.examples",
+        description="Rebuild an example set from its manifest, or write the manifest of sorted crops.",
     )
     sub = ap.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="cut the crops of a manifest from the footage into OUT_DIR/<label>/")
@@ -159,6 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("out_dir", type=Path)
     b.add_argument(
         "--shared", type=Path, default=None, help="assets folder (default: $VTRACK_SHARED or ../shared)"
+    )
+    m = sub.add_parser("manifest", help="write the manifest of a folder of crops sorted into label folders")
+    m.add_argument("folder", type=Path, help="the `vtrack crops` output, sorted into label folders")
+    m.add_argument("--out", type=Path, default=None, help="manifest to write (default: FOLDER/manifest.csv)")
+    m.add_argument(
+        "--shared", type=Path, default=None, help="sources under it are written relative to it (default: "
+        "$VTRACK_SHARED or ../shared)"
     )
     args = ap.parse_args(argv)
     # this tool's own lines on stderr, whatever the root logger is configured to do
@@ -168,8 +249,15 @@ def main(argv: list[str] | None = None) -> int:
     log.setLevel(logging.INFO)
     log.propagate = False
     try:
-        written = build(args.manifest, args.out_dir, args.shared or default_shared())
-        log.info("wrote %d crops to %s", len(written), args.out_dir)
+        if args.command == "manifest":
+            rows = manifest_rows(args.folder, args.shared or default_shared())
+            out = args.out or args.folder / "manifest.csv"
+            write_manifest(rows, out)
+            labels = Counter(r.label for r in rows)
+            log.info("wrote %s: %s", out, ", ".join(f"{n} {label}" for label, n in sorted(labels.items())))
+        else:
+            written = build(args.manifest, args.out_dir, args.shared or default_shared())
+            log.info("wrote %d crops to %s", len(written), args.out_dir)
     except VtrackError as e:
         log.error("error: %s", e)
         return 2

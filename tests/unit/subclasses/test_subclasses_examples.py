@@ -88,3 +88,62 @@ def test_main_reports_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str
     args = ["build", str(tmp_path / "missing.csv"), str(tmp_path / "out"), "--shared", str(tmp_path)]
     assert main(args) == 2
     assert "cannot read manifest" in capsys.readouterr().err
+
+
+def _record(folder: Path, rows: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "crops.csv").write_text("\n".join([HEADER, *rows]) + "\n")
+
+
+def _crop(folder: Path, label: str, name: str) -> None:
+    (folder / label).mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(folder / label / f"{name}.jpg"), np.zeros((8, 8, 3), np.uint8))
+
+
+def test_manifest_of_sorted_crops(tmp_path: Path) -> None:
+    from vtrack.subclasses.examples import manifest_rows
+
+    shared = tmp_path / "shared"
+    clip = str(shared / "media/a.mp4")
+    _record(
+        tmp_path / "c",
+        [
+            f"a_t1_f1,unsorted,{clip},1,0,0,9,9",
+            f"a_t2_f4,unsorted,{clip},4,1,1,8,8",
+            "b_t3_f2,unsorted,/elsewhere/b.mp4,2,2,2,6,6",
+            f"a_t4_f5,unsorted,{clip},5,0,0,4,4",
+        ],
+    )
+    _crop(tmp_path / "c", "van", "a_t1_f1")
+    _crop(tmp_path / "c", "car", "b_t3_f2")
+    _crop(tmp_path / "c", "car", "a_t2_f4")
+    _crop(tmp_path / "c", "unsorted", "a_t4_f5")  # left unsorted: not in the set; a_t... deleted ones neither
+    rows = manifest_rows(tmp_path / "c", shared)
+    assert [(r.file, r.label, r.source, r.frame, r.box) for r in rows] == [
+        ("a_t1_f1", "van", "media/a.mp4", 1, (0, 0, 9, 9)),
+        ("a_t2_f4", "car", "media/a.mp4", 4, (1, 1, 8, 8)),
+        ("b_t3_f2", "car", "/elsewhere/b.mp4", 2, (2, 2, 6, 6)),  # not under shared: kept as given
+    ]
+
+
+@pytest.mark.parametrize(
+    ("setup", "needle"),
+    [
+        (lambda f: f.mkdir(), "no crops.csv"),
+        (lambda f: _record(f, ["a_t1_f1,unsorted,a.mp4,1,0,0,9,9"]), "none of the crops"),
+        (
+            lambda f: (
+                _record(f, ["a_t1_f1,unsorted,a.mp4,1,0,0,9,9"]),
+                _crop(f, "x", "a_t1_f1"),
+                _crop(f, "y", "a_t1_f1"),
+            ),
+            "in both x/ and y/",
+        ),
+    ],
+)
+def test_manifest_refusals(tmp_path: Path, setup, needle: str) -> None:  # type: ignore[no-untyped-def]
+    from vtrack.subclasses.examples import manifest_rows
+
+    setup(tmp_path / "c")
+    with pytest.raises(ConfigError, match=needle):
+        manifest_rows(tmp_path / "c")
