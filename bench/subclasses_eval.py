@@ -18,7 +18,9 @@ Compared, per track (its label when last seen):
   (intersection at least ``RULE_OVERLAP`` of the bicycle box) in most of the track's frames is a
   cyclist; for a view set (``--approach GROWING,SHRINKING``, e.g. ``front,rear``), a track whose box
   grows (mean area of its last third of frames over its first third, ≥ 1) gets the first label: an
-  object coming towards the camera shows its front.
+  object coming towards the camera shows its front; for a colour set (``--bright LIGHT,DARK``), a track
+  whose boxes' centre half is brighter on average (grey level) than a threshold is ``LIGHT`` — the
+  threshold that best splits the training clips' example crops (the same examples the k-NN learns).
 
 With ``--line``, crossings of the sub-classed parent tracks and of the ``--compare`` class (bicycle) are
 counted on that clip with the model learned from ALL examples (what a user would run) and with the
@@ -41,6 +43,7 @@ Run (about 2 minutes per 300 frames of 720p on 2 shared cores)::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
 import shutil
@@ -50,6 +53,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
+import cv2
 import numpy as np
 import supervision as sv
 
@@ -128,6 +132,7 @@ def run_clip(
     embedder: CropEmbedder,
     line: str | None,
     boxes: dict[int, list[tuple[np.ndarray, str]]] | None = None,
+    threshold: float = 128.0,
 ) -> dict:
     parent = held.parent
     det = YoloOnnxDetector(args.model, conf=CONF)
@@ -145,6 +150,7 @@ def run_clip(
     found: dict[int, str] = {}  # track id -> label of the manifest crop it was matched to
     rule_votes: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     areas: dict[int, list[float]] = defaultdict(list)  # per track, box area per frame (--approach)
+    grey: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0])  # per track, sum and count (--bright)
     t_base = t_stage = 0.0
     frames = 0
     for frame in src:
@@ -171,6 +177,10 @@ def run_clip(
                         found[tid] = label
                 last[tid] = str(ph.data["class_name"][r]).split(":", 1)[1]
                 rule_votes[tid][int(ov[r])] += 1
+                if args.bright:
+                    g = grey[tid]
+                    g[0] += _centre_grey(frame.image, p.xyxy[r])
+                    g[1] += 1
                 if len(areas[tid]) < MAX_AREAS:
                     b = p.xyxy[r]
                     areas[tid].append(float((b[2] - b[0]) * (b[3] - b[1])))
@@ -188,6 +198,8 @@ def run_clip(
         "rule": (
             {t: (args.approach[0] if _grows(a) else args.approach[1]) for t, a in areas.items()}
             if args.approach
+            else {t: (args.bright[0] if g[0] / g[1] >= threshold else args.bright[1]) for t, g in grey.items()}  # noqa: E501
+            if args.bright
             else {t: ("cyclist" if v[1] > v[0] else "pedestrian") for t, v in rule_votes.items()}
         ),
         "ms_per_frame_detect_track": 1000 * t_base / max(frames, 1),
@@ -198,6 +210,42 @@ def run_clip(
         "crops": stage.crops,
         "counts": {k: c.counts for k, c in counters.items()},
     }
+
+
+def _centre_grey(image: np.ndarray, xyxy: np.ndarray) -> float:
+    """Mean grey level of the centre half (per side) of a box in a BGR ``(H, W, 3)`` image."""
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    dx, dy = (x2 - x1) / 4, (y2 - y1) / 4
+    h, w = image.shape[:2]
+    a, b = max(0, int(x1 + dx)), max(0, int(y1 + dy))
+    c, d = min(w, int(x2 - dx)), min(h, int(y2 - dy))
+    if c <= a or d <= b:
+        return 0.0
+    return float(image[b:d, a:c].mean())
+
+
+def bright_threshold(examples: Path, clip: str | None, labels: list[str]) -> float:
+    """The grey level that best splits the example crops not cut from ``clip`` into ``labels[0]``
+    (brighter) and ``labels[1]``: the crops' centre halves, as the rule sees a track's boxes (the
+    context margin of a crop is left out with it)."""
+    values: list[tuple[float, bool]] = []
+    for f in examples.glob("*/*.jpg"):
+        m = _NAME.match(f.stem)
+        if f.parent.name not in labels or (clip is not None and m and m["clip"] == clip):
+            continue
+        im = cv2.imread(str(f))
+        h, w = im.shape[:2]
+        # the detection box inside its crop (grown by 15 % per side; ignoring crops clipped by the frame)
+        box = (np.array([0.15, 0.15, 1.15, 1.15]) / 1.3) * np.array([w, h, w, h])
+        values.append((_centre_grey(im, box), f.parent.name == labels[0]))
+    cuts = sorted({v for v, _ in values})
+    best, best_ok = 128.0, -1
+    for lo, hi in itertools.pairwise(cuts):
+        t = (lo + hi) / 2
+        ok = sum((v >= t) == light for v, light in values)
+        if ok > best_ok:
+            best, best_ok = t, ok
+    return best
 
 
 def _grows(areas: list[float]) -> bool:
@@ -222,12 +270,14 @@ def main() -> None:
     ap.add_argument("--line", action="append", default=[], help="CLIP=NAME=x1,y1,x2,y2")
     ap.add_argument("--compare", default=None, help="class counted beside (bicycle); also enables the rule")
     ap.add_argument("--approach", default=None, help="GROWING,SHRINKING labels: the box-growth rule")
+    ap.add_argument("--bright", default=None, help="LIGHT,DARK labels: the brightness rule")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    if args.approach:
-        args.approach = [x.strip() for x in args.approach.split(",")]
-        if len(args.approach) != 2:
-            ap.error("--approach takes two labels: GROWING,SHRINKING")
+    for flag in ("approach", "bright"):
+        if getattr(args, flag):
+            setattr(args, flag, [x.strip() for x in getattr(args, flag).split(",")])
+            if len(getattr(args, flag)) != 2:
+                ap.error(f"--{flag} takes two labels")
     manifest = None
     if args.examples.suffix == ".csv":
         manifest = read_manifest(args.examples)
@@ -244,8 +294,9 @@ def main() -> None:
         name, source = item.split("=", 1)
         held = learn_without(args.examples, name, embedder)
         majority = Counter(held.label_counts()).most_common(1)[0][0]
+        threshold = bright_threshold(args.examples, name, args.bright) if args.bright else 128.0
         r = run_clip(args, name, source, held, full, embedder, lines.get(name),
-                     by_box.get(name, {}) if by_box is not None else None)  # fmt: skip
+                     by_box.get(name, {}) if by_box is not None else None, threshold)  # fmt: skip
         truth_c = r["found"] if by_box is not None else gt.get(name, {})
         scored = [t for t in r["labels"] if t in truth_c]
 
@@ -262,8 +313,10 @@ def main() -> None:
             "predicted": dict(Counter(r["labels"][t] for t in scored)),
             **{k: v for k, v in r.items() if k not in ("labels", "rule", "found")},
         }
-        if args.compare or args.approach:
+        if args.compare or args.approach or args.bright:
             res["rule"] = acc(r["rule"])
+        if args.bright:
+            res["rule_threshold"] = threshold
         res["errors"] = {t: (truth_c[t], r["labels"][t]) for t in scored if r["labels"][t] != truth_c[t]}
         report[name] = res
         print(json.dumps({name: res}, indent=1, default=str), flush=True)

@@ -58,7 +58,7 @@ def examples(subclass_examples: Callable[[str], Path]) -> Path:
     return subclass_examples(CYCLIST_PEDESTRIAN)
 
 
-@pytest.mark.parametrize("name", ["cyclist-pedestrian", "car-van"])
+@pytest.mark.parametrize("name", ["cyclist-pedestrian", "car-van", "car-light-dark"])
 def test_examples_build_from_their_manifest(name: str, subclass_examples: Callable[[str], Path]) -> None:
     kept = REPO / "examples/subclasses" / name
     rows = read_manifest(kept / "manifest.csv")
