@@ -96,7 +96,9 @@ def truth_boxes(rows: list[ManifestRow]) -> dict[str, dict[int, list[tuple[np.nd
     return out
 
 
-def learn_without(examples: Path, clip: str | None, embedder: CropEmbedder) -> SubclassModel:
+def learn_without(
+    examples: Path, clip: str | None, embedder: CropEmbedder, colour_weight: float = 0.0
+) -> SubclassModel:
     """The model learned from every example not cut from ``clip`` (``None``: all examples)."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -107,7 +109,7 @@ def learn_without(examples: Path, clip: str | None, embedder: CropEmbedder) -> S
                 continue
             (root / f.parent.name).mkdir(exist_ok=True)
             (root / f.parent.name / f.name).symlink_to(f.resolve())
-        return learn(root, embedder)[0]
+        return learn(root, embedder, colour_weight=colour_weight)[0]
 
 
 def overlaps(person: np.ndarray, bikes: np.ndarray) -> np.ndarray:
@@ -271,6 +273,7 @@ def main() -> None:
     ap.add_argument("--compare", default=None, help="class counted beside (bicycle); also enables the rule")
     ap.add_argument("--approach", default=None, help="GROWING,SHRINKING labels: the box-growth rule")
     ap.add_argument("--bright", default=None, help="LIGHT,DARK labels: the brightness rule")
+    ap.add_argument("--colour", type=float, default=0.0, help="vtrack learn --colour weight (0: off)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     for flag in ("approach", "bright"):
@@ -287,12 +290,12 @@ def main() -> None:
     embedder = CropEmbedder(args.embedder)
     gt = truth(args.examples)
     by_box = truth_boxes(manifest) if manifest is not None else None
-    full = learn_without(args.examples, None, embedder)
+    full = learn_without(args.examples, None, embedder, args.colour)
     lines = dict(item.split("=", 1) for item in args.line)
     report: dict[str, dict] = {}
     for item in args.clip:
         name, source = item.split("=", 1)
-        held = learn_without(args.examples, name, embedder)
+        held = learn_without(args.examples, name, embedder, args.colour)
         majority = Counter(held.label_counts()).most_common(1)[0][0]
         threshold = bright_threshold(args.examples, name, args.bright) if args.bright else 128.0
         r = run_clip(args, name, source, held, full, embedder, lines.get(name),

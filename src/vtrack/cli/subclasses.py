@@ -103,6 +103,14 @@ def learn_command(
         float | None,
         typer.Option(help="Cosine distance beyond which a track is 'unknown' (default: learned)."),
     ] = None,
+    colour: Annotated[
+        float,
+        typer.Option(
+            "--colour",
+            help="Weight of the crops' colour beside their shape (0: off; 1 for labels that differ by "
+            "colour, e.g. light/dark cars: the embedder alone hardly sees colour).",
+        ),
+    ] = 0.0,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True)] = 0,
 ) -> None:
     """Embed every labelled crop into a .vtc file; print per-label counts and leave-one-track-out accuracy."""
@@ -116,7 +124,8 @@ def learn_command(
         labelled_files(folder)  # fail on a bad folder before loading the embedder
         read_parent(folder, parent)
         model, report = learn(
-            folder, CropEmbedder(resolve_embedder(embedder)), parent=parent, k=k, threshold=threshold
+            folder, CropEmbedder(resolve_embedder(embedder)), parent=parent, k=k, threshold=threshold,
+            colour_weight=colour,
         )
         model.save(out_file)
     except VtrackError as e:

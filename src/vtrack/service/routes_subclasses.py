@@ -164,7 +164,9 @@ def relearn(stream_id: str, mgr: Manager) -> LearnResult:
     stage = _stage(mgr, stream_id)
     cfg = stream_config(mgr, stream_id)
     folder = _examples(mgr, stream_id)
-    model, report = learn(folder, stage.embedder, parent=stage.parent, k=stage.model.k)  # 422 on bad input
+    model, report = learn(  # 422 on bad input
+        folder, stage.embedder, parent=stage.parent, k=stage.model.k, colour_weight=stage.model.colour_weight
+    )
     assert cfg.subclasses is not None
     model.save(cfg.subclasses)
     stage.set_model(model)

@@ -194,6 +194,54 @@ class CropEmbedder:
         return normalize(out)
 
 
+COLOUR_DIMS = 6
+"""Length of :func:`colour_features`: mean and standard deviation of L, a, b."""
+_COLOUR_CENTRE = (0.35, 0.65)
+"""Part of a crop (per side) the colour is read from: inside the object's box, away from the context
+margin and the box edges, where the background shows."""
+
+
+def colour_features(crops: list[np.ndarray]) -> np.ndarray:
+    """What colour each crop's object is: mean and standard deviation of CIE L*a*b* over its centre.
+
+    Args:
+        crops: BGR uint8 images ``(h, w, 3)``, ``h, w >= 1``.
+
+    Returns:
+        ``(len(crops), COLOUR_DIMS)`` float32, each value divided by 128 (about unit scale).
+    """
+    out = np.zeros((len(crops), COLOUR_DIMS), dtype=np.float32)
+    lo, hi = _COLOUR_CENTRE
+    for i, c in enumerate(crops):
+        h, w = c.shape[:2]
+        y0, x0 = int(h * lo), int(w * lo)
+        centre = c[y0 : max(int(h * hi), y0 + 1), x0 : max(int(w * hi), x0 + 1)]
+        lab = cv2.cvtColor(np.ascontiguousarray(centre), cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
+        out[i, :3], out[i, 3:] = lab.mean(axis=0), lab.std(axis=0)
+    return out / 128.0
+
+
+def describe(embedder: CropEmbedder, crops: list[np.ndarray], colour_weight: float = 0.0) -> np.ndarray:
+    """The vectors the k-NN compares: the embeddings, with the colour appended when asked.
+
+    The ImageNet embedder hardly sees colour (a car's neighbours are cars of the same view, whatever
+    their paint: docs/subclasses.md); ``colour_weight > 0`` appends :func:`colour_features` times that
+    weight and re-normalises, so labels that differ by colour can be taught too.
+
+    Args:
+        embedder: the crop embedder.
+        crops: BGR uint8 images ``(h, w, 3)``, ``h, w >= 1``.
+        colour_weight: weight of the colour part (``0``: embeddings only).
+
+    Returns:
+        ``(len(crops), 1280)`` float32 (``1280 + COLOUR_DIMS`` with colour), unit rows.
+    """
+    emb = embedder.embed(crops)
+    if colour_weight <= 0:
+        return emb
+    return normalize(np.concatenate([emb, colour_weight * colour_features(crops)], axis=1))
+
+
 def normalize(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit L2 length (zero rows stay zero); ``(N, D)`` float32."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)

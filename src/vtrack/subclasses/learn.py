@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from vtrack.errors import ConfigError
-from vtrack.subclasses.embedder import CropEmbedder
+from vtrack.subclasses.embedder import CropEmbedder, describe
 from vtrack.subclasses.model import DEFAULT_K, MIN_EXAMPLES, UNKNOWN, SubclassModel
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,8 @@ THRESHOLD_QUANTILE = 0.95
 THRESHOLD_MARGIN = 1.5
 """…times this margin (a new track may look a little less like the examples than they look alike)."""
 MAX_THRESHOLD = 0.6
+MAX_COLOUR_WEIGHT = 10.0
+"""Largest weight of the colour part (beyond it the shape would not count at all)."""
 """Cosine distance cap on the learned threshold."""
 _TRACK_RE = re.compile(r"^(?P<group>.+_t\d+)_f\d+")  # vtrack crops names: <source>_t<track>_f<frame>_...
 
@@ -118,6 +120,7 @@ def learn(
     parent: str | None = None,
     k: int = DEFAULT_K,
     threshold: float | None = None,
+    colour_weight: float = 0.0,
 ) -> tuple[SubclassModel, LearnReport]:
     """Embed every labelled crop of ``folder``.
 
@@ -128,6 +131,8 @@ def learn(
         k: neighbours in the vote (``>= 1``).
         threshold: cosine distance beyond which a track is ``unknown`` (default: learned, see
             ``THRESHOLD_QUANTILE``).
+        colour_weight: append the crops' colour with this weight (``0``: off; ``1`` for labels that
+            differ by colour, see :func:`vtrack.subclasses.embedder.describe`).
 
     Returns:
         The model and a report.
@@ -141,6 +146,8 @@ def learn(
         raise ConfigError(f"k must be >= 1, got {k}")
     if threshold is not None and not 0.0 < threshold <= 2.0:
         raise ConfigError(f"threshold must be a cosine distance in (0, 2], got {threshold}")
+    if not 0.0 <= colour_weight <= MAX_COLOUR_WEIGHT:
+        raise ConfigError(f"colour weight must be in [0, {MAX_COLOUR_WEIGHT:g}], got {colour_weight}")
     files = labelled_files(root)
     parent_name = read_parent(root, parent)
     names = sorted(files)
@@ -155,7 +162,7 @@ def learn(
     keys = [f"{p.parent.name}/{_group_key(p)}" for p in paths]
     index: dict[str, int] = {}
     groups = np.array([index.setdefault(key, len(index)) for key in keys], dtype=np.int64)
-    emb = embedder.embed(images)
+    emb = describe(embedder, images, colour_weight)
     model = SubclassModel(
         parent=parent_name,
         label_names=names,
@@ -165,6 +172,7 @@ def learn(
         embedder_sha256=embedder.sha256,
         k=k,
         files=[f"{p.parent.name}/{p.name}" for p in paths],
+        colour_weight=colour_weight,
     )
     accuracy, per_label, nn = model.leave_one_out()
     if threshold is None:

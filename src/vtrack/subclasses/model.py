@@ -2,13 +2,16 @@
 
 A ``.vtc`` file is a NumPy ``.npz`` archive (no pickles) holding:
 
-* ``embeddings``: ``(M, 1280)`` float16, L2-normalised embeddings of the labelled crops;
+* ``embeddings``: ``(M, 1280)`` float16, L2-normalised embeddings of the labelled crops (``(M, 1286)``
+  with colour, see ``colour_weight``);
 * ``labels``: ``(M,)`` int32 index into the label names;
 * ``groups``: ``(M,)`` int32, the crops' track (crops of one track share a group; used for the
   leave-one-track-out accuracy);
 * ``meta``: a JSON string: ``format`` (``"vtrack-subclasses"``), ``version``, ``parent`` (the detector
   class it refines, e.g. ``"person"``), ``label_names``, ``embedder_sha256``, ``k``, ``threshold``
-  (cosine distance beyond which a track is ``unknown``), ``files`` (crop file names).
+  (cosine distance beyond which a track is ``unknown``), ``files`` (crop file names), and from version 2
+  ``colour_weight`` (the weight of the colour part, :func:`vtrack.subclasses.embedder.describe`; files
+  without colour are still written as version 1, which older vtrack reads).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "vtrack-subclasses"
 VERSION = 1
+COLOUR_VERSION = 2
+"""Version of a file whose embeddings carry colour (older vtrack refuses it with one line)."""
 UNKNOWN = "unknown"
 """Label of a track farther than the threshold from every example."""
 DEFAULT_K = 5
@@ -64,6 +69,8 @@ class SubclassModel:
         k: neighbours in the vote.
         threshold: cosine distance beyond which the vote says ``"unknown"``.
         files: crop file names, one per example.
+        colour_weight: weight of the colour part of the embeddings (``0``: none; see
+            :func:`vtrack.subclasses.embedder.describe`).
     """
 
     parent: str
@@ -75,6 +82,7 @@ class SubclassModel:
     k: int = DEFAULT_K
     threshold: float = 1.0
     files: list[str] = field(default_factory=list)
+    colour_weight: float = 0.0
 
     # ------------------------------------------------------------------ vote
     def vote(self, query: np.ndarray, *, exclude: np.ndarray | None = None) -> Vote:
@@ -139,7 +147,7 @@ class SubclassModel:
         p = Path(path)
         meta = {
             "format": FORMAT,
-            "version": VERSION,
+            "version": COLOUR_VERSION if self.colour_weight > 0 else VERSION,
             "parent": self.parent,
             "label_names": self.label_names,
             "embedder_sha256": self.embedder_sha256,
@@ -147,6 +155,8 @@ class SubclassModel:
             "threshold": self.threshold,
             "files": self.files,
         }
+        if self.colour_weight > 0:
+            meta["colour_weight"] = self.colour_weight
         p.parent.mkdir(parents=True, exist_ok=True)
         with p.open("wb") as f:
             np.savez_compressed(
@@ -178,9 +188,10 @@ class SubclassModel:
             raise ConfigError(f"{p} is not a vtrack subclasses (.vtc) file: {e}") from e
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ConfigError(f"{p} is not a vtrack subclasses (.vtc) file (format {meta.get('format')!r})")
-        if meta.get("version") != VERSION:
+        if meta.get("version") not in (VERSION, COLOUR_VERSION):
             raise ConfigError(
-                f"{p}: .vtc version {meta.get('version')} is not supported (expected {VERSION})"
+                f"{p}: .vtc version {meta.get('version')} is not supported (expected {VERSION} or "
+                f"{COLOUR_VERSION})"
             )
         names = [str(n) for n in meta["label_names"]]
         if emb.ndim != 2 or len(emb) != len(labels) or len(groups) != len(labels) or not names:
@@ -199,6 +210,7 @@ class SubclassModel:
             k=int(meta["k"]),
             threshold=float(meta["threshold"]),
             files=[str(f) for f in meta.get("files", [])],
+            colour_weight=float(meta.get("colour_weight", 0.0)),
         )
 
     def label_counts(self) -> dict[str, int]:

@@ -28,7 +28,7 @@ import numpy as np
 import supervision as sv
 
 from vtrack.errors import ConfigError
-from vtrack.subclasses.embedder import DEFAULT_CONTEXT, CropEmbedder, crop
+from vtrack.subclasses.embedder import DEFAULT_CONTEXT, CropEmbedder, crop, describe
 from vtrack.subclasses.model import UNKNOWN, SubclassModel
 from vtrack.subclasses.quality import MIN_SIDE_PX, is_cut
 
@@ -268,7 +268,7 @@ class SubclassStage:
         start, cpu_start = time.perf_counter(), time.thread_time()
         crops = [crop(image, xyxy[r], self.context) for r in chosen]
         keep = [i for i, c in enumerate(crops) if c.shape[0] > 0 and c.shape[1] > 0]
-        emb = self.embedder.embed([crops[i] for i in keep])
+        emb = describe(self.embedder, [crops[i] for i in keep], self.model.colour_weight)
         for j, i in enumerate(keep):
             t = self._tracks[int(tids[chosen[i]])]
             t.total = emb[j].copy() if t.total is None else t.total + emb[j]

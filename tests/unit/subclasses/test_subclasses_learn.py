@@ -76,3 +76,30 @@ def test_bad_k_and_threshold(tmp_path: Path, embedder: CropEmbedder) -> None:
         learn(root, embedder, k=0)
     with pytest.raises(ConfigError, match="threshold"):
         learn(root, embedder, threshold=3.0)
+
+
+def _painted(root: Path, label: str, bgr: tuple[int, int, int], n: int, start: int) -> None:
+    """``n`` crops of one stripe texture painted ``bgr``: same shape, different colour."""
+    (root / label).mkdir(parents=True, exist_ok=True)
+    for j in range(n):
+        img = stripes(j)
+        img[img.mean(axis=2) > 128] = bgr  # the bright stripes take the paint
+        cv2.imwrite(str(root / label / f"clip_t{start + j:04d}_f00001_q50.jpg"), img)
+
+
+def test_a_colour_weight_appends_the_colour_part(tmp_path: Path, embedder: CropEmbedder) -> None:
+    """Same texture, two paints. (The real case where only colour separates labels, cars light vs dark
+    on held-out clips, is measured in docs/subclasses.md: synthetic stripes are told apart either way.)"""
+    root = tmp_path / "ex"
+    _painted(root, "red", (30, 30, 220), 4, 0)
+    _painted(root, "blue", (220, 60, 30), 4, 100)
+    (root / "parent.txt").write_text("car\n")
+    model, report = learn(root, embedder, colour_weight=1.0)
+    assert report.accuracy == 1.0 and model.colour_weight == 1.0
+    assert model.embeddings.shape[1] == 1280 + 6
+    back = SubclassModel.load(model.save(tmp_path / "c.vtc"))
+    assert back.colour_weight == 1.0
+    plain, _ = learn(root, embedder)
+    assert plain.colour_weight == 0.0 and plain.embeddings.shape[1] == 1280
+    with pytest.raises(ConfigError, match="colour weight"):
+        learn(root, embedder, colour_weight=-1.0)

@@ -125,3 +125,31 @@ def test_check_compatible(sha: str, classes: set[str] | None, needle: str) -> No
 
 def test_check_compatible_accepts_the_same_embedder_and_class() -> None:
     toy().check_compatible(embedder_sha256="a" * 64, classes={"person", "car"})
+
+
+def test_a_colour_model_is_written_as_version_2_and_a_plain_one_as_version_1(tmp_path: Path) -> None:
+    import json
+
+    m = toy()
+    plain = m.save(tmp_path / "plain.vtc")
+    m.colour_weight = 1.5
+    coloured = m.save(tmp_path / "colour.vtc")
+    with np.load(plain) as z:
+        meta = json.loads(str(z["meta"]))
+        assert meta["version"] == 1 and "colour_weight" not in meta  # older vtrack still reads it
+    with np.load(coloured) as z:
+        assert json.loads(str(z["meta"]))["version"] == 2
+    assert SubclassModel.load(plain).colour_weight == 0.0
+    assert SubclassModel.load(coloured).colour_weight == 1.5
+
+
+def test_colour_features_see_the_centre_of_the_crop() -> None:
+    from vtrack.subclasses.embedder import COLOUR_DIMS, colour_features
+
+    white = np.full((100, 60, 3), 255, np.uint8)
+    framed = np.zeros((100, 60, 3), np.uint8)
+    framed[30:70, 18:42] = 255  # white object in the centre, dark context around
+    black = np.zeros((1, 1, 3), np.uint8)  # the smallest crop works too
+    f = colour_features([white, framed, black])
+    assert f.shape == (3, COLOUR_DIMS) and f.dtype == np.float32
+    assert f[0, 0] == pytest.approx(f[1, 0]) and f[0, 0] > 1.9 and f[2, 0] == 0.0  # L of white: 255/128
