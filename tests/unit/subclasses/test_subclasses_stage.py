@@ -56,6 +56,16 @@ def test_labels_parent_rows_only(model: SubclassModel, embedder: CropEmbedder) -
     assert stage.tracks_labelled == 2 and stage.crops == 2 and stage.ms_per_track > 0
 
 
+def test_a_colour_model_labels_with_the_colour_part(tmp_path: Path, embedder: CropEmbedder) -> None:
+    """A ``.vtc`` learned with ``colour_weight`` is queried with the same (1286-d) vectors."""
+    root = write_examples(tmp_path / "ex", {"striped": 4, "blob": 4})
+    learned = learn(root, embedder, threshold=0.6, colour_weight=1.0)[0]
+    coloured = SubclassModel.load(learned.save(tmp_path / "c.vtc"))
+    stage = SubclassStage(coloured, embedder)
+    out = stage.apply(frame(), dets([(BOX_A, 1, "person"), (BOX_B, 2, "person")]), 0)
+    assert out.data["class_name"].tolist() == ["person:striped", "person:blob"]
+
+
 def test_views_are_spaced_out_and_bounded(model: SubclassModel, embedder: CropEmbedder) -> None:
     stage = SubclassStage(model, embedder, views=3, spacing=5)
     views_at = []
