@@ -61,14 +61,14 @@ _F8 = np.eye(8)
 _F8[:4, 4:] = np.eye(4)
 _H8 = np.eye(4, 8)
 _MAX_DT = 1000.0
+"""Largest gap (in frames at the engine's rate) one prediction spans; longer gaps are clipped (a
+track lost that long is removed anyway)."""
 CARRIED_TRACK_KEY = "carried_track"
 """``data`` column of a carried frame: the engine's ID of the track each row was carried from (``-1``
 for rows of unconfirmed tracks); such rows update their own track, not the association."""
 RECALL_MIN_IOU = 0.3
 """Least IoU between a new track's first box moved back along its first motion and a box left over on
 the previous frame with detections for that box to become the track's origin (``recall_origins``)."""
-"""Largest gap (in frames at the engine's rate) one prediction spans; longer gaps are clipped (a
-track lost that long is removed anyway)."""
 
 
 def _centre(box: np.ndarray) -> np.ndarray:
@@ -408,11 +408,11 @@ class PaperByteTrackEngine:
         self.carried_confirms = bool(carried_confirms)
         self.lead_origins = bool(lead_origins)
         self._previous_detection = previous_detection
+        """Timestamp of the last frame with detections (rows not carried by a propagator)."""
         self.recall_origins = bool(recall_origins)
         self.drop_exited = bool(drop_exited)
         self._leftover: tuple[np.ndarray, float] | None = None
         """The boxes no track took on the last frame with detections, and that frame's clock."""
-        """Timestamp of the last frame with detections (rows not carried by a propagator)."""
         self.tracks: list[PaperTrack] = []
         self.frame_id = 0
         self.clock = 0.0
@@ -552,11 +552,8 @@ class PaperByteTrackEngine:
             return
         step = (_centre(box) - _centre(t.origin)) / gap  # px per frame
         moved = t.origin - np.tile(step * t.lead, 2)
-        cx, cy = _centre(moved)
-        size = self._frame_size
-        if size is not None and not (0 <= cx < size[0] and 0 <= cy < size[1]):
-            return
-        t.origin = moved
+        if self._frame_size is None or _inside(moved, self._frame_size):
+            t.origin = moved
 
     def update(
         self, detections: sv.Detections, frame: np.ndarray | None = None, *, timestamp: float | None = None
@@ -606,6 +603,7 @@ class PaperByteTrackEngine:
         # a carried row of an unconfirmed track is offered to the unconfirmed tracks only.
         free = np.ones(n, dtype=bool)
         reserved = np.zeros(n, dtype=bool)
+        taken: set[int] = set()
         if CARRIED_TRACK_KEY in detections.data:
             by_id = {t.tracker_id: t for t in confirmed}
             cid = np.asarray(detections.data[CARRIED_TRACK_KEY], dtype=np.int64).reshape(-1)
@@ -613,11 +611,12 @@ class PaperByteTrackEngine:
             self._hit([(t, boxes[i]) for t, i in pinned], [True] * len(pinned))
             owner.update({i: t for t, i in pinned})
             free[[i for _, i in pinned]] = False
-            reserved = free & (cid < 0)
+            if self.separate_unconfirmed:  # (without the separate stage they join the one pool)
+                reserved = free & (cid < 0)
             free &= cid < 0
             taken = {id(t) for t, _ in pinned}
             confirmed = [t for t in confirmed if id(t) not in taken]
-        pool = confirmed if self.separate_unconfirmed else confirmed + unconfirmed
+        pool = confirmed if self.separate_unconfirmed else [t for t in self.tracks if id(t) not in taken]
 
         high = np.flatnonzero((scores > self.track_thresh) & free & ~reserved)
         low = np.flatnonzero((scores <= self.track_thresh) & free & ~reserved)
