@@ -6,6 +6,14 @@ from collections.abc import Mapping
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 out = Console()
@@ -19,6 +27,30 @@ def print_error(message: object, prefix: str = "error") -> None:
     otherwise swallow as style tags.)
     """
     err.print(f"[bold red]{prefix}:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+
+
+def frame_progress(*, quiet: bool = False) -> Progress:
+    """The frames bar of a command that reads a video (frames done of the total, FPS, elapsed, ETA) on
+    stderr; off with ``quiet`` or when stderr is not a terminal. Add a task with an ``fps`` field."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[fps]:>6.1f} FPS"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet or not err.is_terminal,
+        transient=False,
+    )
+
+
+def advance(progress: Progress, task_id: object) -> None:
+    """One more frame on a :func:`frame_progress` task, with its speed as the ``fps`` field."""
+    progress.advance(task_id)  # type: ignore[arg-type]
+    task = progress.tasks[0]
+    progress.update(task_id, fps=task.speed or 0.0)  # type: ignore[arg-type]
 
 
 def crossings_table(lines: Mapping[str, Mapping[str, Mapping[str, int]]], title: str) -> Table:

@@ -21,7 +21,7 @@ from vtrack.cli.options import (
     QuietOption,
     VerboseOption,
 )
-from vtrack.cli.output import crossings_table, err, out
+from vtrack.cli.output import advance, crossings_table, err, frame_progress, out
 from vtrack.config import RunConfig, is_deployment_file, load_config, load_deployment_config
 from vtrack.errors import ConfigError, VtrackError
 
@@ -107,30 +107,9 @@ def run_command(
 
 
 def _run(cfg: RunConfig, *, quiet: bool) -> None:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from vtrack.job import run_job
 
-    show = not quiet and err.is_terminal
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[fps]:>6.1f} FPS"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not show,
-        transient=False,
-    )
+    progress = frame_progress(quiet=quiet)
     task_id = None
 
     def on_start(src: Any) -> None:
@@ -139,9 +118,7 @@ def _run(cfg: RunConfig, *, quiet: bool) -> None:
 
     def on_frame(_res: Any) -> None:
         if task_id is not None:
-            progress.advance(task_id)
-            t = progress.tasks[0]
-            progress.update(task_id, fps=t.speed or 0.0)
+            advance(progress, task_id)
 
     with stop_on_signals() as stop, progress:
         outcome = run_job(cfg, stop_event=stop, on_start=on_start, on_frame=on_frame)

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from vtrack.cli.common import fail, setup_logging, split_classes
-from vtrack.cli.output import out
+from vtrack.cli.output import advance, frame_progress, out
 from vtrack.config import DEFAULT_MODEL, lines_from_flags
 from vtrack.errors import ConfigError, VtrackError
 
@@ -68,10 +68,13 @@ def crops_command(
                 accept=(lambda tid: tid in crossed) if counter is not None else None,
             )
             now = datetime.now(timezone.utc)
-            for frame, tracked in frames:
-                if counter is not None:
-                    crossed.update(e.track_id for e in counter.update(tracked, frame.index, now))
-                collector.update(frame.image, tracked, frame.index)
+            with frame_progress() as progress:
+                task = progress.add_task(src.name, total=src.frame_count, fps=0.0)
+                for frame, tracked in frames:
+                    if counter is not None:
+                        crossed.update(e.track_id for e in counter.update(tracked, frame.index, now))
+                    collector.update(frame.image, tracked, frame.index)
+                    advance(progress, task)
             written = collector.close()
         finally:
             src.close()
