@@ -16,9 +16,7 @@ Compared, per track (its label when last seen):
 * ``parent only``: what the parent class alone gives: every track gets the label most examples have;
 * ``rule``: for cyclist/pedestrian (``--compare bicycle``), a person box overlapping a bicycle box
   (intersection at least ``RULE_OVERLAP`` of the bicycle box) in most of the track's frames is a
-  cyclist; for a view set (``--approach GROWING,SHRINKING``, e.g. ``front,rear``), a track whose box
-  grows (mean area of its last third of frames over its first third, ≥ 1) gets the first label: an
-  object coming towards the camera shows its front; for a colour set (``--bright LIGHT,DARK``), a track
+  cyclist; for a colour set (``--bright LIGHT,DARK``), a track
   whose boxes' centre half is brighter on average (grey level) than a threshold is ``LIGHT`` — the
   threshold that best splits the training clips' example crops (the same examples the k-NN learns).
 
@@ -71,7 +69,6 @@ from vtrack.trackers.byte_engine import iou_matrix
 
 RULE_OVERLAP = 0.5
 MATCH_IOU = 0.7
-MAX_AREAS = 10_000  # box areas kept per track for the --approach rule (bounded)
 CONF = 0.35  # as `vtrack crops` (same detections, same track ids)
 _NAME = re.compile(r"^(?P<clip>.+)_t(?P<tid>\d+)_f\d+")
 
@@ -151,7 +148,6 @@ def run_clip(
     last: dict[int, str] = {}
     found: dict[int, str] = {}  # track id -> label of the manifest crop it was matched to
     rule_votes: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    areas: dict[int, list[float]] = defaultdict(list)  # per track, box area per frame (--approach)
     grey: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0])  # per track, sum and count (--bright)
     t_base = t_stage = 0.0
     frames = 0
@@ -183,9 +179,6 @@ def run_clip(
                     g = grey[tid]
                     g[0] += _centre_grey(frame.image, p.xyxy[r])
                     g[1] += 1
-                if len(areas[tid]) < MAX_AREAS:
-                    b = p.xyxy[r]
-                    areas[tid].append(float((b[2] - b[0]) * (b[3] - b[1])))
         if counters:
             for e in counters["held"].update(ph, frame.index, now):
                 stage.observe_crossing(e.track_id)
@@ -198,9 +191,7 @@ def run_clip(
         "labels": last,
         "found": found,
         "rule": (
-            {t: (args.approach[0] if _grows(a) else args.approach[1]) for t, a in areas.items()}
-            if args.approach
-            else {t: (args.bright[0] if g[0] / g[1] >= threshold else args.bright[1]) for t, g in grey.items()}  # noqa: E501
+            {t: (args.bright[0] if g[0] / g[1] >= threshold else args.bright[1]) for t, g in grey.items()}
             if args.bright
             else {t: ("cyclist" if v[1] > v[0] else "pedestrian") for t, v in rule_votes.items()}
         ),
@@ -250,12 +241,6 @@ def bright_threshold(examples: Path, clip: str | None, labels: list[str]) -> flo
     return best
 
 
-def _grows(areas: list[float]) -> bool:
-    """Whether a track's box grows: mean area of its last third over its first third ≥ 1."""
-    k = max(1, len(areas) // 3)
-    return float(np.mean(areas[-k:])) >= float(np.mean(areas[:k]))
-
-
 def _copy(d: sv.Detections) -> sv.Detections:
     out = d[np.arange(len(d))] if len(d) else d
     out.data = {k: np.array(v, copy=True) for k, v in d.data.items()}
@@ -271,16 +256,14 @@ def main() -> None:
     ap.add_argument("--clip", action="append", required=True, help="NAME=SOURCE")
     ap.add_argument("--line", action="append", default=[], help="CLIP=NAME=x1,y1,x2,y2")
     ap.add_argument("--compare", default=None, help="class counted beside (bicycle); also enables the rule")
-    ap.add_argument("--approach", default=None, help="GROWING,SHRINKING labels: the box-growth rule")
     ap.add_argument("--bright", default=None, help="LIGHT,DARK labels: the brightness rule")
     ap.add_argument("--colour", type=float, default=0.0, help="vtrack learn --colour weight (0: off)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    for flag in ("approach", "bright"):
-        if getattr(args, flag):
-            setattr(args, flag, [x.strip() for x in getattr(args, flag).split(",")])
-            if len(getattr(args, flag)) != 2:
-                ap.error(f"--{flag} takes two labels")
+    if args.bright:
+        args.bright = [x.strip() for x in args.bright.split(",")]
+        if len(args.bright) != 2:
+            ap.error("--bright takes two labels: LIGHT,DARK")
     manifest = None
     if args.examples.suffix == ".csv":
         manifest = read_manifest(args.examples)
@@ -316,7 +299,7 @@ def main() -> None:
             "predicted": dict(Counter(r["labels"][t] for t in scored)),
             **{k: v for k, v in r.items() if k not in ("labels", "rule", "found")},
         }
-        if args.compare or args.approach or args.bright:
+        if args.compare or args.bright:
             res["rule"] = acc(r["rule"])
         if args.bright:
             res["rule_threshold"] = threshold
