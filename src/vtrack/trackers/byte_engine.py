@@ -516,8 +516,9 @@ class PaperByteTrackEngine:
             t.tracked = True
             t.hits += 1
             if not t.confirmed and t.hits >= self.min_hits:
-                if not self._recall_origin(t, b) and t.lead > 0:
-                    self._lead_origin(t, b)
+                step = self._first_step(t, b)
+                if step is not None and not self._recall_origin(t, step) and t.lead > 0:
+                    self._lead_origin(t, step)
                 t.recall = None
                 t.confirmed = True
                 t.tracker_id = self._next_id
@@ -529,13 +530,19 @@ class PaperByteTrackEngine:
         one of them): the engine is not idle even without tracks."""
         return self._leftover is not None and len(self._leftover[0]) > 0
 
-    def _recall_origin(self, t: PaperTrack, box: np.ndarray) -> bool:
-        """Take as ``t``'s origin the box no track took on the frame with detections before its first
-        box, where its first motion (to ``box``) says it was (least IoU ``RECALL_MIN_IOU``)."""
+    def _first_step(self, t: PaperTrack, box: np.ndarray) -> np.ndarray | None:
+        """``t``'s first motion, ``(2,)`` px per frame of its centre from its origin to ``box`` (its
+        confirming box, ``(4,)`` xyxy); ``None`` without an origin or time between them."""
         gap = self.clock - t.start_frame
-        if t.recall is None or not len(t.recall) or not gap > 0 or not np.isfinite(t.origin).all():
+        if not gap > 0 or not np.isfinite(t.origin).all():
+            return None
+        return (_centre(box) - _centre(t.origin)) / gap
+
+    def _recall_origin(self, t: PaperTrack, step: np.ndarray) -> bool:
+        """Take as ``t``'s origin the box no track took on the frame with detections before its first
+        box, where its first motion (``step``) says it was (least IoU ``RECALL_MIN_IOU``)."""
+        if t.recall is None or not len(t.recall):
             return False
-        step = (_centre(box) - _centre(t.origin)) / gap
         expected = t.origin - np.tile(step * t.recall_back, 2)
         iou = iou_matrix(expected[None, :], t.recall)[0]
         best = int(np.argmax(iou))
@@ -544,13 +551,9 @@ class PaperByteTrackEngine:
         t.origin = np.asarray(t.recall[best], dtype=np.float64).copy()
         return True
 
-    def _lead_origin(self, t: PaperTrack, box: np.ndarray) -> None:
-        """Move ``t``'s origin back by ``t.lead`` frames of the motion from it to ``box`` (its
-        confirming box, ``(4,)`` xyxy), unless the moved centre leaves the frame."""
-        gap = self.clock - t.start_frame
-        if not gap > 0 or not np.isfinite(t.origin).all():
-            return
-        step = (_centre(box) - _centre(t.origin)) / gap  # px per frame
+    def _lead_origin(self, t: PaperTrack, step: np.ndarray) -> None:
+        """Move ``t``'s origin back by ``t.lead`` frames of its first motion (``step``), unless the
+        moved centre leaves the frame."""
         moved = t.origin - np.tile(step * t.lead, 2)
         if self._frame_size is None or _inside(moved, self._frame_size):
             t.origin = moved
