@@ -10,8 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
-from typing import Annotated, Literal
+from collections.abc import Callable, Iterable
+from typing import Annotated, Literal, TypeVar
 
 import typer
 from rich.table import Table
@@ -43,6 +43,7 @@ RUNS_HEADER = (
 )
 Format = Literal["table", "csv", "json"]
 FORMATS: tuple[str, ...] = ("table", "csv", "json")
+R = TypeVar("R", CountsResult, ZoneCountsResult)
 
 
 def _csv_text(header: Iterable[object], rows: Iterable[Iterable[object]]) -> str:
@@ -215,16 +216,9 @@ def counts_command(
     except VtrackError as e:
         fail(e)
     if zone_result is not None:
-        _print_zones(zone_result, fmt)
-        return
-    if fmt == "csv":
-        typer.echo(render_csv(result), nl=False)
-    elif fmt == "json":
-        typer.echo(render_json(result), nl=False)
-    elif result.rows:
-        out.print(render_table(result))
+        _show(fmt, zone_result, render_zone_csv, render_zone_json, render_zone_table, "no zone figures match")
     else:
-        out.print("no crossings match", highlight=False)
+        _show(fmt, result, render_csv, render_json, render_table, "no crossings match")
 
 
 def _print_runs(store: str, stream: str | None, run_id: str | None, fmt: str, other_filters: bool) -> None:
@@ -246,12 +240,21 @@ def _print_runs(store: str, stream: str | None, run_id: str | None, fmt: str, ot
         out.print("no runs match", highlight=False)
 
 
-def _print_zones(result: ZoneCountsResult, fmt: str) -> None:
+def _show(
+    fmt: str,
+    result: R,
+    as_csv: Callable[[R], str],
+    as_json: Callable[[R], str],
+    as_table: Callable[[R], Table],
+    empty: str,
+) -> None:
+    """Print crossings or zone figures in ``fmt``: CSV or JSON on stdout as is, else a table (or
+    ``empty`` when there are no rows)."""
     if fmt == "csv":
-        typer.echo(render_zone_csv(result), nl=False)
+        typer.echo(as_csv(result), nl=False)
     elif fmt == "json":
-        typer.echo(render_zone_json(result), nl=False)
+        typer.echo(as_json(result), nl=False)
     elif result.rows:
-        out.print(render_zone_table(result))
+        out.print(as_table(result))
     else:
-        out.print("no zone figures match", highlight=False)
+        out.print(empty, highlight=False)
