@@ -48,6 +48,7 @@ MAX_TRACK_AGE_FRAMES = 150
 CROPS_FILE = "crops.csv"
 """Where each written crop was cut from (manifest columns, label ``unsorted``)."""
 CROPS_COLUMNS = ("file", "label", "source", "frame", "x1", "y1", "x2", "y2")
+"""Its columns: those of an example set's ``manifest.csv`` (:mod:`vtrack.subclasses.examples`)."""
 
 
 @dataclass(slots=True)
@@ -167,7 +168,7 @@ class CropCollector:
             if q <= worst.quality:
                 return
             t.kept.remove(worst)
-        t.kept.append(_Kept(frame, q, _shrink(c), (int(rect[0]), int(rect[1]), int(rect[2]), int(rect[3]))))
+        t.kept.append(_Kept(frame, q, _shrink(c), rect))
 
     def _flush(self, done: Callable[[_TrackCrops], bool]) -> None:
         for tid in [tid for tid, t in self._tracks.items() if done(t)]:

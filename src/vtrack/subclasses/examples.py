@@ -44,12 +44,12 @@ import numpy as np
 
 from vtrack.errors import ConfigError, ExportError, VtrackError
 from vtrack.stream.sources import open_source
-from vtrack.subclasses.crops import CROPS_FILE, JPEG_QUALITY, _shrink
+from vtrack.subclasses.crops import CROPS_COLUMNS, CROPS_FILE, JPEG_QUALITY, _shrink
 from vtrack.subclasses.learn import PARENT_FILE, UNSORTED, label_folders
 
 log = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ("file", "label", "source", "frame", "x1", "y1", "x2", "y2")
+MANIFEST_COLUMNS = CROPS_COLUMNS  # a crops.csv is a manifest whose crops are not sorted yet
 
 
 @dataclass(frozen=True)
