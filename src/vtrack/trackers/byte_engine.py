@@ -345,6 +345,11 @@ class PaperByteTrackEngine:
         drop_exited: remove a lost track at once when its predicted centre is outside the frame (it
             left the picture; kept lost it waits at the edge and takes the next object's detection).
             Needs ``frame``.
+        confirm_exits: an unconfirmed track carried by a propagator (rows ``data["propagated"]``,
+            only detections confirm otherwise) to where its next step leaves the picture is confirmed
+            there: the detector will not see it again, so the second detection that would confirm it
+            cannot come (a rider crossing the line and leaving between two looks of a detector that
+            skips frames). Needs ``frame``; with detections on every frame it changes nothing.
 
     Carried frames: rows may name the track they were carried from (``data[CARRIED_TRACK_KEY]``,
     the engine's IDs, ``-1`` for unconfirmed tracks; the adapter fills it from ``tracker_id``). A
@@ -379,6 +384,7 @@ class PaperByteTrackEngine:
         previous_detection: float | None = None,
         recall_origins: bool = False,
         drop_exited: bool = False,
+        confirm_exits: bool = False,
     ) -> None:
         if kalman not in ("xyah", "xyxy"):
             raise ValueError(f"kalman must be 'xyah' or 'xyxy', got {kalman!r}")
@@ -411,6 +417,7 @@ class PaperByteTrackEngine:
         """Timestamp of the last frame with detections (rows not carried by a propagator)."""
         self.recall_origins = bool(recall_origins)
         self.drop_exited = bool(drop_exited)
+        self.confirm_exits = bool(confirm_exits)
         self._leftover: tuple[np.ndarray, float] | None = None
         """The boxes no track took on the last frame with detections, and that frame's clock."""
         self.tracks: list[PaperTrack] = []
@@ -503,6 +510,8 @@ class PaperByteTrackEngine:
                 t.box = t.kf.box()
                 t.end_frame = self.clock
                 t.tracked = True
+                if self.confirm_exits and self._leaving(t, b):
+                    self._confirm(t, b)
                 continue
             if self.init_velocity and t.first_measure is not None:
                 gap = self.clock - t.start_frame
@@ -516,13 +525,25 @@ class PaperByteTrackEngine:
             t.tracked = True
             t.hits += 1
             if not t.confirmed and t.hits >= self.min_hits:
-                step = self._first_step(t, b)
-                if step is not None and not self._recall_origin(t, step) and t.lead > 0:
-                    self._lead_origin(t, step)
-                t.recall = None
-                t.confirmed = True
-                t.tracker_id = self._next_id
-                self._next_id += 1
+                self._confirm(t, b)
+
+    def _confirm(self, t: PaperTrack, box: np.ndarray) -> None:
+        """Confirm ``t`` on ``box`` (``(4,)`` xyxy): its origin recalled or moved back, a new ID."""
+        step = self._first_step(t, box)
+        if step is not None and not self._recall_origin(t, step) and t.lead > 0:
+            self._lead_origin(t, step)
+        t.recall = None
+        t.confirmed = True
+        t.tracker_id = self._next_id
+        self._next_id += 1
+
+    def _leaving(self, t: PaperTrack, box: np.ndarray) -> bool:
+        """``t``, carried to ``box`` (``(4,)`` xyxy), will have left the frame by the next frame: its
+        centre one more first-motion step on is outside the picture (``confirm_exits``)."""
+        step = self._first_step(t, box)
+        if step is None or self._frame_size is None:
+            return False
+        return not _inside(box + np.tile(step, 2), self._frame_size)
 
     @property
     def pending(self) -> bool:

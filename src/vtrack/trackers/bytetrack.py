@@ -84,6 +84,9 @@ RECALL_ORIGINS = True
 (a low-score detection where its first motion says it was; ``engine="paper"``)."""
 DROP_EXITED = True
 """Remove a lost track whose predicted centre left the frame (``engine="paper"``)."""
+CONFIRM_EXITS = True
+"""Confirm a new track carried to where it leaves the frame (``engine="paper"``; measured in
+docs/tracking.md)."""
 EngineName = Literal["paper", "library"]
 DEFAULT_ENGINE: EngineName = "paper"
 """Which implementation runs the association (see :class:`ByteTrack`)."""
@@ -133,6 +136,8 @@ class ByteTrack(LibraryTracker):
             detections where the track's first motion says it was (``engine="paper"``).
         drop_exited: remove a lost track as soon as its predicted centre is outside the frame
             (``engine="paper"``).
+        confirm_exits: a new track carried by a propagator to where it leaves the picture is
+            confirmed there, without the second detection it can no longer get (``engine="paper"``).
 
     ``update(..., timestamp=t)`` (seconds) makes the paper engine predict over the real gap since the
     previous frame (a gap of ``1 / fps`` is one step, as without timestamps); the library engine
@@ -166,6 +171,7 @@ class ByteTrack(LibraryTracker):
         lead_origins: bool = LEAD_ORIGINS,
         recall_origins: bool = RECALL_ORIGINS,
         drop_exited: bool = DROP_EXITED,
+        confirm_exits: bool = CONFIRM_EXITS,
     ) -> None:
         frames = lost_track_frames(lost_track_seconds, fps)
         for name, value in (
@@ -218,6 +224,7 @@ class ByteTrack(LibraryTracker):
                 lead_origins=bool(lead_origins),
                 recall_origins=bool(recall_origins),
                 drop_exited=bool(drop_exited),
+                confirm_exits=bool(confirm_exits),
                 previous_detection=self.last_detection_time,
                 # The paper confirms the tracks of a sequence's first frame at once; an engine made
                 # later (a class appearing mid-stream) waits for a second match like any new track.

@@ -435,3 +435,34 @@ def test_a_lost_track_whose_prediction_left_the_frame_is_removed(drop_exited: bo
     for k in range(4, 7):
         trk.update(frame([], []), image, timestamp=k / FPS)
     assert (trk.live_track_count == 1) is kept
+
+
+@pytest.mark.parametrize(
+    ("step", "confirm_exits", "confirmed"),
+    [
+        (-30.0, True, True),  # carried to the left edge, its next step leaves the frame: confirmed there
+        (-30.0, False, False),
+        (30.0, True, False),  # moving into the picture: waits for its second detection
+    ],
+)
+def test_a_new_track_carried_out_of_the_frame_is_confirmed_as_it_leaves(
+    step: float, confirm_exits: bool, confirmed: bool
+) -> None:
+    """``confirm_exits``: the detector (frames 0 and 3) sees the object once; carried on frames 4
+    and 5, its centre reaches x = 20 of a 200 px wide frame moving 30 px a frame (or the reverse)."""
+    from vtrack.trackers.base import ORIGIN_KEY
+
+    image = np.zeros((100, 200, 3), np.uint8)
+    trk = ByteTrack(fps=FPS, confirm_exits=confirm_exits)
+    box = [60.0, 0.0, 100.0, 80.0] if step < 0 else [0.0, 0.0, 40.0, 80.0]
+    trk.update(frame([], []), image, timestamp=0.0)
+    for k in (1, 2):
+        trk.update(_carried([], []), image, timestamp=k / FPS)
+    trk.update(frame([box], [0.9]), image, timestamp=3 / FPS)
+    seen = [
+        trk.update(_carried([shifted(box, step * k)], [-1]), image, timestamp=(3 + k) / FPS) for k in (1, 2)
+    ]
+    assert int(seen[0].tracker_id[0]) == -1  # type: ignore[index]  # one step from the edge: not yet
+    assert (int(seen[1].tracker_id[0]) > 0) is confirmed  # type: ignore[index]
+    if confirmed:  # its origin moved back over the frames skipped before it, less one (3 - 1)
+        np.testing.assert_allclose(seen[1].data[ORIGIN_KEY][0], shifted(box, -2 * step))
