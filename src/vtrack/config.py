@@ -147,6 +147,13 @@ class TrackerConfig(_Strict):
         "where objects appear right past a line (a door, an occluder at the line): they would count "
         "at strides above 1. No effect when every frame is detected (docs/tracking.md).",
     )
+    confirm_exits: bool = Field(
+        True,
+        description="ByteTrack with `carry: flow`: a new track the flow carries out of the picture before "
+        "the detector looks again is confirmed as it leaves (it cannot get the second detection that "
+        "confirms a track), so an object seen once at a low detector rate still counts. No effect when "
+        "every frame is detected (docs/tracking.md).",
+    )
 
 
 class LineConfig(_Strict):

@@ -83,7 +83,9 @@ def canonical_classes(detector: YoloOnnxDetector, names: Sequence[str] | None) -
 
 def build_tracker(cfg: TrackerConfig, *, fps: float) -> Tracker:
     """The tracker of one stream; ``fps`` is the rate of the frames it is given."""
-    extra = {"lead_origins": cfg.lead_origins} if cfg.type == "bytetrack" else {}
+    extra: dict[str, bool] = {}
+    if cfg.type == "bytetrack":
+        extra = {"lead_origins": cfg.lead_origins, "confirm_exits": cfg.confirm_exits}
     return make_tracker(
         cfg.type, fps=fps, lost_track_seconds=cfg.lost_track_seconds, per_class=cfg.per_class, **extra
     )
