@@ -343,13 +343,16 @@ class PaperByteTrackEngine:
             motion, run backwards, lands on it (IoU at least ``RECALL_MIN_IOU``): evidence of where the
             object was, preferred to ``lead_origins``' guess.
         drop_exited: remove a lost track at once when its predicted centre is outside the frame (it
-            left the picture; kept lost it waits at the edge and takes the next object's detection).
-            Needs ``frame``.
-        confirm_exits: an unconfirmed track carried by a propagator (rows ``data["propagated"]``,
-            only detections confirm otherwise) to where its next step leaves the picture is confirmed
-            there: the detector will not see it again, so the second detection that would confirm it
-            cannot come (a rider crossing the line and leaving between two looks of a detector that
-            skips frames). Needs ``frame``; with detections on every frame it changes nothing.
+            left the picture; kept lost it waits at the edge and takes the next object's detection),
+            and leave a track predicted out of the frame out of the buffered pass (its buffer, wide
+            after a gap, would hand it a newcomer at the edge). Needs ``frame``.
+        confirm_exits: an unconfirmed track carried by a propagator (rows ``data["propagated"]``;
+            only detections confirm otherwise) is confirmed as soon as its first motion takes it out
+            of the picture before the detector looks again (expected after the last gap between
+            frames with detections): the second detection that would confirm it cannot come (a rider
+            crossing the line and leaving between two looks of a detector that skips frames); its
+            carried boxes until it leaves are counted like any confirmed track's. Needs ``frame``;
+            with detections on every frame it changes nothing.
 
     Carried frames: rows may name the track they were carried from (``data[CARRIED_TRACK_KEY]``,
     the engine's IDs, ``-1`` for unconfirmed tracks; the adapter fills it from ``tracker_id``). A
@@ -418,6 +421,10 @@ class PaperByteTrackEngine:
         self.recall_origins = bool(recall_origins)
         self.drop_exited = bool(drop_exited)
         self.confirm_exits = bool(confirm_exits)
+        self._detect_clock: float | None = None
+        """``clock`` of the last frame with detections."""
+        self._detect_gap = 1.0
+        """Frames between the last two frames with detections (timestamps; at most a second)."""
         self._leftover: tuple[np.ndarray, float] | None = None
         """The boxes no track took on the last frame with detections, and that frame's clock."""
         self.tracks: list[PaperTrack] = []
@@ -470,6 +477,9 @@ class PaperByteTrackEngine:
         # Lost tracks stay out unless gate_lost: their uncertainty grows with every frame they are
         # missing, and a wide buffer then takes over a neighbour (measured: ID switches).
         gated = [i for i in u_track if self.gate_lost or tracks[i].tracked]
+        if self.drop_exited and self._frame_size is not None:
+            # a track predicted out of the picture has left it: a wide buffer would hand it a newcomer
+            gated = [i for i in gated if _inside(tracks[i].box, self._frame_size)]
         if self.gate_sigmas > 0 and gated and u_box:
             rest_t, rest_b = [tracks[i] for i in gated], np.asarray(u_box)
             cost = self._cost(rest_t, boxes[rest_b], scores[rest_b], fuse, buffered=True)
@@ -481,10 +491,17 @@ class PaperByteTrackEngine:
 
     def _lead(self, detected: bool, timestamp: float | None) -> float:
         """Frames the detector skipped before this one, less one (``0`` without ``lead_origins``, on
-        a carried frame or without timestamps); remembers the time of a frame with detections."""
-        if not detected or timestamp is None:
+        a carried frame or without timestamps); remembers the time of a frame with detections and
+        the gap since the one before (``confirm_exits``' guess of when the detector looks next)."""
+        if not detected:
+            return 0.0
+        self._detect_clock = self.clock
+        if timestamp is None:
             return 0.0
         previous, self._previous_detection = self._previous_detection, float(timestamp)
+        gap = (float(timestamp) - previous) * self.fps if previous is not None else float("nan")
+        if np.isfinite(gap):  # frames since the detector last looked (1 to a second's worth)
+            self._detect_gap = max(1.0, min(gap, self.fps))
         if not self.lead_origins or previous is None:
             return 0.0
         skipped = (float(timestamp) - previous) * self.fps - 1.0
@@ -538,12 +555,16 @@ class PaperByteTrackEngine:
         self._next_id += 1
 
     def _leaving(self, t: PaperTrack, box: np.ndarray) -> bool:
-        """``t``, carried to ``box`` (``(4,)`` xyxy), will have left the frame by the next frame: its
-        centre one more first-motion step on is outside the picture (``confirm_exits``)."""
+        """``t``, carried to ``box`` (``(4,)`` xyxy), will have left the frame when the detector looks
+        next (``confirm_exits``): its centre moved on by its first motion for the frames until then
+        (the last gap between frames with detections, at least one) is outside the picture."""
         step = self._first_step(t, box)
         if step is None or self._frame_size is None:
             return False
-        return not _inside(box + np.tile(step, 2), self._frame_size)
+        ahead = 1.0
+        if self._detect_clock is not None:
+            ahead = max(1.0, self._detect_clock + self._detect_gap - self.clock)
+        return not _inside(box + np.tile(step * ahead, 2), self._frame_size)
 
     @property
     def pending(self) -> bool:

@@ -440,29 +440,46 @@ def test_a_lost_track_whose_prediction_left_the_frame_is_removed(drop_exited: bo
 @pytest.mark.parametrize(
     ("step", "confirm_exits", "confirmed"),
     [
-        (-30.0, True, True),  # carried to the left edge, its next step leaves the frame: confirmed there
+        (-30.0, True, True),  # gone (centre at -10) before the detector's next look at frame 6
         (-30.0, False, False),
-        (30.0, True, False),  # moving into the picture: waits for its second detection
+        (-10.0, True, False),  # still in the picture at frame 6: waits for its second detection
+        (30.0, True, False),  # moving into the picture
     ],
 )
 def test_a_new_track_carried_out_of_the_frame_is_confirmed_as_it_leaves(
     step: float, confirm_exits: bool, confirmed: bool
 ) -> None:
-    """``confirm_exits``: the detector (frames 0 and 3) sees the object once; carried on frames 4
-    and 5, its centre reaches x = 20 of a 200 px wide frame moving 30 px a frame (or the reverse)."""
+    """``confirm_exits``: the detector looks at frames 0 and 3 (and would at 6); an object first
+    detected at frame 3 with its centre at x = 80 of a 200 px wide frame (or 20, moving right) is
+    carried on frames 4 and 5 at ``step`` px a frame."""
     from vtrack.trackers.base import ORIGIN_KEY
 
     image = np.zeros((100, 200, 3), np.uint8)
     trk = ByteTrack(fps=FPS, confirm_exits=confirm_exits)
+    trk.update(frame([[150.0, 0.0, 190.0, 80.0]], [0.9]), image, timestamp=0.0)  # another class's row
     box = [60.0, 0.0, 100.0, 80.0] if step < 0 else [0.0, 0.0, 40.0, 80.0]
-    trk.update(frame([], []), image, timestamp=0.0)
     for k in (1, 2):
         trk.update(_carried([], []), image, timestamp=k / FPS)
-    trk.update(frame([box], [0.9]), image, timestamp=3 / FPS)
-    seen = [
-        trk.update(_carried([shifted(box, step * k)], [-1]), image, timestamp=(3 + k) / FPS) for k in (1, 2)
-    ]
-    assert int(seen[0].tracker_id[0]) == -1  # type: ignore[index]  # one step from the edge: not yet
-    assert (int(seen[1].tracker_id[0]) > 0) is confirmed  # type: ignore[index]
+    first = frame([box], [0.9])
+    first.class_id = np.array([1])
+    out = trk.update(first, image, timestamp=3 / FPS)
+    for k in (1, 2):
+        carried = _carried([shifted(box, step * k)], [int(out.tracker_id[0])])  # type: ignore[index]
+        carried.class_id = np.array([1])
+        out = trk.update(carried, image, timestamp=(3 + k) / FPS)
+        assert (int(out.tracker_id[0]) > 0) is confirmed  # type: ignore[index]  # from the first carried frame
     if confirmed:  # its origin moved back over the frames skipped before it, less one (3 - 1)
-        np.testing.assert_allclose(seen[1].data[ORIGIN_KEY][0], shifted(box, -2 * step))
+        np.testing.assert_allclose(out.data[ORIGIN_KEY][0], shifted(box, -2 * step))
+
+
+@pytest.mark.parametrize(("drop_exited", "takes_it"), [(True, False), (False, True)])
+def test_a_track_predicted_out_of_the_frame_gets_no_newcomer(drop_exited: bool, takes_it: bool) -> None:
+    """A track leaving at the left edge 40 px a frame, detected every third frame: predicted with its
+    centre at x = -10, it has left; a newcomer at the edge is not its box, however wide the buffer."""
+    image = np.zeros((100, 400, 3), np.uint8)
+    trk = ByteTrack(fps=FPS, drop_exited=drop_exited)
+    for k, x in enumerate([90.0, 50.0, 10.0]):
+        out = trk.update(frame([[x, 0.0, x + 40.0, 80.0]], [0.9]), image, timestamp=3 * k / FPS)
+    old = int(out.tracker_id[0])  # type: ignore[index]
+    newcomer = trk.update(frame([[20.0, 0.0, 60.0, 80.0]], [0.9]), image, timestamp=9 / FPS)
+    assert (int(newcomer.tracker_id[0]) == old) is takes_it  # type: ignore[index]
