@@ -5,11 +5,13 @@ real ``vtrack serve`` stream worker as a looped, real-time-paced camera, at ``ma
 uncapped (whatever this 2-core machine manages). Each setting runs whole loops.
 
 The issue's target is ±10 % of the offline full-rate count per loop with no spurious ``in``; it is
-met at 10 detections a second and above, not at 5 (docs/tracking.md, "Carrying tracks in the
-pipeline": 20.0 of 23 per loop at 5.4 detections a second, 22.7 at 10.7, 22.3 at 25.7, as offline at
-the same detector rate). What this test holds: at least half the offline count per loop (the
-newest-frame pipeline before it counted 0–1 in 3 loops; a CI box that detects only 3–4 times a second
-gets 0.6–0.7), never more than 10 % over, and at most one ``in`` in all.
+met at every setting since session 7 (docs/tracking.md, "Carrying tracks in the pipeline":
+21.7–22.0 of 23 per loop at 5.4 detections a second, 22.7 at 10.7, 21.3–22.0 at 11.7–15.2 uncapped
+on a loaded machine, as offline at the same detector rate). What this test holds: at least half the
+offline count per loop (the newest-frame pipeline before it counted 0–1 in 3 loops; a CI box that
+detects only 3–4 times a second gets 0.6–0.7), never more than 10 % over, and at most one ``in`` in
+all (logged with its frame in the loop: one ``in`` in 5 runs of 3 loops was seen, uncapped on a
+loaded machine).
 """
 
 from __future__ import annotations
@@ -91,6 +93,9 @@ def _live(shared: Path, out: Path, max_fps: float | None) -> tuple[dict[str, int
     ]
     whole = [e for e in events if e["frame"] < LOOPS * LOOP_FRAMES]
     counts = {d: sum(e["direction"] == d for e in whole) for d in ("in", "out")}
+    if counts["in"]:  # where in the loop (frame % 300) a reverse crossing happened, to tell a seam
+        at = [e["frame"] % LOOP_FRAMES for e in whole if e["direction"] == "in"]
+        log.warning("in at loop frames %s", at)
     log.warning("detector ran on %d frames, %.1f a second", detected, detected / LOOPS / 10)
     return counts, (sorted(fps)[len(fps) // 2] if fps else 0.0)
 
