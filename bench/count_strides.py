@@ -25,6 +25,7 @@ Modes:
     python bench/count_strides.py --cached --param gate_sigmas=0   # without the buffered pass
     python bench/count_strides.py --propagate --json runs/count_strides.json
     python bench/count_strides.py --propagate --phases         # every phase of each stride too
+    python bench/count_strides.py --propagate --gaps 5,6       # the detector at random gaps, 12 schedules
 """
 
 from __future__ import annotations
@@ -147,8 +148,10 @@ def cached_predictor(
     per_frame = detections(case, cfg)
     prop_params = prop_params or {}
 
-    def predict(stride: int, phase: int = 0) -> tuple[list[CountEvent], dict[str, Any]]:
-        """Counts with the detector on frames ``phase``, ``phase + stride``, …"""
+    def predict(
+        stride: int, phase: int = 0, looks: set[int] | None = None
+    ) -> tuple[list[CountEvent], dict[str, Any]]:
+        """Counts with the detector on frames ``phase``, ``phase + stride``, … (or on ``looks``)."""
         src = open_source(case.source, fps=cfg.fps)  # every frame: native fps, for the pts
         native = src.native_fps
         lines = [lc.spec().resolve(src.width, src.height) for lc in cfg.counting.lines]
@@ -169,7 +172,7 @@ def cached_predictor(
         events: list[CountEvent] = []
         try:
             for fr in src:
-                if (fr.index - phase) % stride == 0:
+                if (fr.index in looks) if looks is not None else (fr.index - phase) % stride == 0:
                     dets = per_frame[fr.index]
                 elif prop is not None:
                     t0 = time.perf_counter()
@@ -231,6 +234,33 @@ def phase_table(
     return "\n".join(lines), record
 
 
+def schedule_table(
+    case: Case,
+    gaps: list[int],
+    schedules: int,
+    length: int,
+    predict: Callable[..., tuple[list[CountEvent], dict[str, Any]]],
+) -> tuple[str, dict[str, Any]]:
+    """Counts with the detector on frames at random gaps drawn from ``gaps`` (a live box's irregular
+    rate), ``schedules`` seeded schedules: each column's mean and range."""
+    per: list[list[int]] = []
+    for seed in range(schedules):
+        rng = np.random.default_rng(seed)
+        looks, f = set(), int(rng.integers(0, max(gaps)))
+        while f < length:
+            looks.add(f)
+            f += int(rng.choice(gaps))
+        events, _ = predict(max(gaps), 0, looks)
+        keys = [(e.line, e.class_name, e.direction) for e in events]
+        per.append([keys.count(c) for c in case.columns])
+    cols = np.asarray(per).T
+    cells = " | ".join(f"{col.mean():.2f} ({col.min()}–{col.max()})" for col in cols)
+    head = " | ".join(" ".join(c) for c in case.columns)
+    table = (f"### {case.name}, detector at random gaps {gaps}, {schedules} schedules\n\n| {head} |\n"
+             f"|{'---|' * len(case.columns)}\n| {cells} |")  # fmt: skip
+    return table, {" ".join(c): col.tolist() for c, col in zip(case.columns, cols, strict=True)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", default="bike,tud")
@@ -241,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prop", action="append", help="FlowPropagator parameter KEY=VALUE (--propagate)")
     ap.add_argument("--phases", action="store_true",
                     help="also count at every phase of each stride (cached modes; see phase_table)")
+    ap.add_argument("--gaps", help="also count with the detector at random gaps drawn from these frame "
+                    "counts, e.g. 2,3 (cached modes; see schedule_table)")
+    ap.add_argument("--schedules", type=int, default=12, help="random schedules for --gaps")
     ap.add_argument("--json", type=Path, help="write the reports here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -279,6 +312,11 @@ def main(argv: list[str] | None = None) -> int:
             table, by_phase = phase_table(case, case.strides, predict)
             log.info("%s\n", table)
             record[case.name]["phases"] = by_phase
+        if args.gaps and (args.cached or args.propagate):
+            gaps = [int(g) for g in args.gaps.split(",")]
+            table, by_schedule = schedule_table(case, gaps, args.schedules, length, predict)
+            log.info("%s\n", table)
+            record[case.name]["schedules"] = {"gaps": gaps, "counts": by_schedule}
         if args.check:  # run_job with the same carrying as the cached replay
             ref_cfg = run_config(case, "flow" if args.propagate else "off")
             ref, _ = sweep(case.strides, lambda s, c=ref_cfg: predict_run(c, s), truth=truth, length=length,
