@@ -13,6 +13,7 @@ and also used on TUD-Campus (a scene it was not calibrated on: the harder case).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,14 +80,38 @@ def _detect(det: YoloOnnxDetector, frames: list[Any]) -> list[sv.Detections]:
     return [det(f) for f in frames]
 
 
+Reference = tuple[list[Any], list[sv.Detections]]
+
+
+@pytest.fixture(scope="module")
+def fp32_reference(shared: Path) -> Callable[[str], Reference]:
+    """``fp32_reference(source)``: its parity frames and ONNX Runtime fp32's boxes on them, made once.
+
+    The bf16 and int8 cases of a source compare with the same reference (ONNX Runtime is deterministic
+    on the same frames), so it is decoded and detected once for the module, not once per precision.
+    """
+    made: dict[str, Reference] = {}
+
+    def get(source: str) -> Reference:
+        if source not in made:
+            frames = _frames(shared / source, PARITY_FRAMES)
+            made[source] = (frames, _detect(YoloOnnxDetector(shared / "models/yolov8n.onnx"), frames))
+        return made[source]
+
+    return get
+
+
 @pytest.mark.parametrize("precision", ["bf16", "int8"])
 @pytest.mark.parametrize("source", [BIKE, TUD])
 def test_boxes_agree_with_fp32(
-    shared: Path, request: pytest.FixtureRequest, precision: str, source: str
+    shared: Path,
+    request: pytest.FixtureRequest,
+    fp32_reference: Callable[[str], Reference],
+    precision: str,
+    source: str,
 ) -> None:
     model = shared / "models/yolov8n.onnx"
-    frames = _frames(shared / source, PARITY_FRAMES)
-    reference = _detect(YoloOnnxDetector(model), frames)
+    frames, reference = fp32_reference(source)
     path = request.getfixturevalue("int8_model") if precision == "int8" else model
     ours = _detect(YoloOpenVinoDetector(path, precision=precision), frames)
     score = agreement(reference, ours)
