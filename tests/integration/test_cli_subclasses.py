@@ -79,12 +79,31 @@ def test_examples_build_without_the_footage(tmp_path: Path) -> None:
     assert "not found under" in r.stderr and "--shared" in r.stderr
 
 
-def test_learn_the_example_set(tmp_path: Path, embedder: Path, examples: Path) -> None:
-    r = vtrack("learn", examples, "--out", tmp_path / "cp.vtc", env_embedder=embedder)
+@pytest.fixture(scope="module")
+def learned(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Path, examples: Path
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """``vtrack learn`` on the cyclist/pedestrian set, run once for the module: ``(the process, its .vtc)``.
+
+    The tests after it only read the file, so one learn serves them all.
+    """
+    out = tmp_path_factory.mktemp("vtc") / "cp.vtc"
+    return vtrack("learn", examples, "--out", out, env_embedder=embedder), out
+
+
+@pytest.fixture(scope="module")
+def cyclists_vtc(learned: tuple[subprocess.CompletedProcess[str], Path]) -> Path:
+    r, out = learned
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_learn_the_example_set(learned: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    r, vtc = learned
     assert r.returncode == 0, r.stderr
     text = " ".join(r.stdout.split())
     assert "person:cyclist" in text and "person:pedestrian" in text and "accuracy" in text
-    m = SubclassModel.load(tmp_path / "cp.vtc")
+    m = SubclassModel.load(vtc)
     assert m.parent == "person" and m.label_names == ["cyclist", "pedestrian"]
     acc, _, _ = m.leave_one_out()
     assert acc >= 0.9  # measured 0.974 (leave-one-track-out)
@@ -125,22 +144,19 @@ def test_learn_without_an_embedder(tmp_path: Path, examples: Path) -> None:
     assert_clean_error(r, "embedder not found", "vtrack export-embedder")
 
 
-def test_vtc_for_another_parent_class_or_embedder(tmp_path: Path, embedder: Path, examples: Path) -> None:
-    assert vtrack("learn", examples, "--out", tmp_path / "cp.vtc", env_embedder=embedder).returncode == 0
+def test_vtc_for_another_parent_class_or_embedder(tmp_path: Path, embedder: Path, cyclists_vtc: Path) -> None:
     with pytest.raises(ConfigError, match="refines class 'person', which this run does not detect"):
-        open_stage(tmp_path / "cp.vtc", embedder=embedder, detector_classes={"car", "truck"})
+        open_stage(cyclists_vtc, embedder=embedder, detector_classes={"car", "truck"})
     with pytest.raises(ConfigError, match="--classes car leaves out"):
-        open_stage(tmp_path / "cp.vtc", embedder=embedder, kept_classes=["car"])
+        open_stage(cyclists_vtc, embedder=embedder, kept_classes=["car"])
     onnx = pytest.importorskip("onnx")
     other = tmp_path / "other.onnx"
     graph = onnx.load(str(embedder))
     graph.doc_string = "another export"  # the same network, other bytes: another sha256
     onnx.save(graph, str(other))
     with pytest.raises(ConfigError, match="learned with embedder sha256"):
-        open_stage(tmp_path / "cp.vtc", embedder=other)
-    assert (
-        open_stage(tmp_path / "cp.vtc", embedder=embedder, kept_classes=["person:cyclist"]).parent == "person"
-    )
+        open_stage(cyclists_vtc, embedder=other)
+    assert open_stage(cyclists_vtc, embedder=embedder, kept_classes=["person:cyclist"]).parent == "person"
 
 
 def test_crops_on_a_short_clip(tmp_path: Path, shared: Path) -> None:
@@ -197,13 +213,6 @@ def test_export_embedder_matches_the_shared_one(tmp_path: Path, embedder: Path) 
     a = ort.InferenceSession(str(tmp_path / "efficientnet_lite0.onnx")).run(["features"], {"images": x})[0]
     b = ort.InferenceSession(str(embedder)).run(["features"], {"images": x})[0]
     assert np.abs(a - b).max() < 1e-4
-
-
-@pytest.fixture(scope="module")
-def cyclists_vtc(tmp_path_factory: pytest.TempPathFactory, embedder: Path, examples: Path) -> Path:
-    out = tmp_path_factory.mktemp("vtc") / "cp.vtc"
-    assert vtrack("learn", examples, "--out", out, env_embedder=embedder).returncode == 0
-    return out
 
 
 @pytest.mark.slow
