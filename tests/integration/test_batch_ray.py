@@ -1,7 +1,9 @@
-"""``vtrack batch`` through Ray (really started on this machine) gives the same outputs as the local pool.
+"""``vtrack batch`` through Ray (really started on this machine) gives the same outputs as the local pool,
+and with ``--store`` each Ray task writes its video's run to the count store as local workers do.
 
-Ray is started once for the module (``ray.init(num_cpus=2, include_dashboard=False)``); the batch then
-reuses that connection. Timings on this shared 2-core machine are noisy; the test checks equality only.
+Ray is started once for the module (``ray.init(num_cpus=2, include_dashboard=False)``) and both tests'
+batches reuse that connection (a start and a shutdown cost ~5 s here, so the store test lives here rather
+than in a module of its own). Timings on this shared 2-core machine are noisy; the tests check equality only.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rich.console import Console
 from vtrack.batch.inputs import expand_inputs
 from vtrack.batch.runner import BatchOptions, run_batch
 from vtrack.config import LineConfig, RunConfig
+from vtrack.exporters.store import CountFilter, open_store
 
 pytestmark = [pytest.mark.assets, pytest.mark.slow]
 
@@ -94,3 +97,33 @@ def test_ray_batch_equals_local_pool(shared: Path, tmp_path: Path, ray_local: An
     # a rerun through Ray skips what is done (the same manifest) and retries the failed file
     again = run_batch(items, cfg, ray_opts, console)
     assert (again.summary["run"]["skipped"], again.summary["run"]["failed"], again.exit_code) == (2, 1, 3)
+
+
+def test_ray_tasks_write_the_store_like_local_workers(shared: Path, tmp_path: Path, ray_local: Any) -> None:
+    """``vtrack batch --ray --store``: the task writes its crossings and run as a local worker does."""
+    video = shared / "media/video/bicycle_tracking_sample.mp4"
+    items = expand_inputs([str(video)])
+    url = f"sqlite:///{tmp_path / 'counts.db'}"
+    cfg = RunConfig.model_validate(
+        {
+            "model": {"path": str(shared / "models/yolov8n.onnx")},
+            "stride": 10,
+            "classes": ["bicycle", "person"],
+            "output": {"video": False},
+            "counting": {"lines": [LineConfig(name="gate", points=(0.5, 0, 0.5, 1)).model_dump()]},
+            "store": url,
+            "run_id": "ray1",
+        }
+    )
+    console = Console(stderr=True, quiet=True)
+    opts = BatchOptions(out_dir=tmp_path / "out", threads=1, quiet=True, ray="auto")
+    report = run_batch(items, cfg, opts, console)
+    assert report.exit_code == 0 and report.summary["run"]["backend"] == "ray"
+    crossings = sum(
+        n for per in report.summary["totals"]["lines"].values() for c in per.values() for n in c.values()
+    )
+    with open_store(url) as st:  # type: ignore[attr-defined]
+        (run,) = st.runs(CountFilter())
+        hourly = sum(h.count for h in st.hourly(CountFilter()))
+    assert (run.run_id, run.stream, run.status) == ("ray1", "bicycle_tracking_sample", "finished")
+    assert run.events == hourly == crossings
