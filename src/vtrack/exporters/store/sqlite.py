@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -24,6 +25,26 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 30.0
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _journal_wal(conn: sqlite3.Connection) -> str:
+    """Switch ``conn``'s database to WAL; returns the journal mode it is in.
+
+    Switching needs the file to itself, and SQLite answers "database is locked" at once, without
+    waiting the busy timeout, to the second of two connections switching a fresh file together (8
+    threads opening one new store: seen in the suite). So a busy answer is retried for up to
+    ``BUSY_TIMEOUT_S``, with a short, growing pause.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    pause = 0.005
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        except sqlite3.OperationalError as e:
+            if e.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 0.2)
 
 
 class SqliteStore(SqlStore):
@@ -47,7 +68,7 @@ class SqliteStore(SqlStore):
         except Exception as e:  # e.g. ExportError from prepare_path
             raise self._wrap("create the database folder", e) from e
         try:
-            mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = _journal_wal(self._conn)
             if str(mode).lower() != "wal" and url.target != ":memory:":
                 log.warning("count store %s: WAL mode unavailable, using %s", url.display, mode)
             self._conn.execute("PRAGMA synchronous=FULL")
