@@ -41,7 +41,8 @@ def _journal_wal(conn: sqlite3.Connection) -> str:
         try:
             return str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
         except sqlite3.OperationalError as e:
-            if e.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+            # SQLITE_BUSY's message (Python 3.10 has no sqlite_errorcode to read instead)
+            if "database is locked" not in str(e) or time.monotonic() > deadline:
                 raise
         time.sleep(pause)
         pause = min(2 * pause, 0.2)
