@@ -421,8 +421,6 @@ class PaperByteTrackEngine:
         self.recall_origins = bool(recall_origins)
         self.drop_exited = bool(drop_exited)
         self.confirm_exits = bool(confirm_exits)
-        self._detect_clock: float | None = None
-        """``clock`` of the last frame with detections."""
         self._detect_gap = 1.0
         """Frames between the last two frames with detections (timestamps; at most a second)."""
         self._leftover: tuple[np.ndarray, float] | None = None
@@ -493,18 +491,17 @@ class PaperByteTrackEngine:
         """Frames the detector skipped before this one, less one (``0`` without ``lead_origins``, on
         a carried frame or without timestamps); remembers the time of a frame with detections and
         the gap since the one before (``confirm_exits``' guess of when the detector looks next)."""
-        if not detected:
-            return 0.0
-        self._detect_clock = self.clock
-        if timestamp is None:
+        if not detected or timestamp is None:
             return 0.0
         previous, self._previous_detection = self._previous_detection, float(timestamp)
-        gap = (float(timestamp) - previous) * self.fps if previous is not None else float("nan")
-        if np.isfinite(gap):  # frames since the detector last looked (1 to a second's worth)
-            self._detect_gap = max(1.0, min(gap, self.fps))
-        if not self.lead_origins or previous is None:
+        if previous is None:
             return 0.0
-        skipped = (float(timestamp) - previous) * self.fps - 1.0
+        gap = (float(timestamp) - previous) * self.fps  # frames since the detector last looked
+        if np.isfinite(gap):
+            self._detect_gap = max(1.0, min(gap, self.fps))
+        if not self.lead_origins:
+            return 0.0
+        skipped = gap - 1.0
         # at most a second: a longer gap is a stalled stream, not a detector that skips frames
         return float(min(skipped, self.fps)) if np.isfinite(skipped) and skipped > 1e-6 else 0.0
 
@@ -527,8 +524,8 @@ class PaperByteTrackEngine:
                 t.box = t.kf.box()
                 t.end_frame = self.clock
                 t.tracked = True
-                if self.confirm_exits and self._leaving(t, b):
-                    self._confirm(t, b)
+                if self.confirm_exits and self._leaving(b, step := self._first_step(t, b)):
+                    self._confirm(t, step)
                 continue
             if self.init_velocity and t.first_measure is not None:
                 gap = self.clock - t.start_frame
@@ -542,11 +539,11 @@ class PaperByteTrackEngine:
             t.tracked = True
             t.hits += 1
             if not t.confirmed and t.hits >= self.min_hits:
-                self._confirm(t, b)
+                self._confirm(t, self._first_step(t, b))
 
-    def _confirm(self, t: PaperTrack, box: np.ndarray) -> None:
-        """Confirm ``t`` on ``box`` (``(4,)`` xyxy): its origin recalled or moved back, a new ID."""
-        step = self._first_step(t, box)
+    def _confirm(self, t: PaperTrack, step: np.ndarray | None) -> None:
+        """Confirm ``t`` (``step``: its first motion, :meth:`_first_step`): its origin recalled or
+        moved back, a new ID."""
         if step is not None and not self._recall_origin(t, step) and t.lead > 0:
             self._lead_origin(t, step)
         t.recall = None
@@ -554,16 +551,17 @@ class PaperByteTrackEngine:
         t.tracker_id = self._next_id
         self._next_id += 1
 
-    def _leaving(self, t: PaperTrack, box: np.ndarray) -> bool:
-        """``t``, carried to ``box`` (``(4,)`` xyxy), will have left the frame when the detector looks
-        next (``confirm_exits``): its centre moved on by its first motion for the frames until then
-        (the last gap between frames with detections, at least one) is outside the picture."""
-        step = self._first_step(t, box)
+    def _leaving(self, box: np.ndarray, step: np.ndarray | None) -> bool:
+        """A track carried to ``box`` (``(4,)`` xyxy) with first motion ``step`` will have left the
+        frame when the detector looks next (``confirm_exits``): its centre moved on by ``step`` for
+        the frames until then (the last gap between frames with detections after the last such frame,
+        at least one; one without timestamps) is outside the picture."""
         if step is None or self._frame_size is None:
             return False
         ahead = 1.0
-        if self._detect_clock is not None:
-            ahead = max(1.0, self._detect_clock + self._detect_gap - self.clock)
+        if self._previous_detection is not None and self._last_timestamp is not None:
+            since = (self._last_timestamp - self._previous_detection) * self.fps
+            ahead = max(1.0, self._detect_gap - since)
         return not _inside(box + np.tile(step * ahead, 2), self._frame_size)
 
     @property
