@@ -49,7 +49,7 @@ def frame_progress(*, quiet: bool = False) -> Progress:
 def advance(progress: Progress, task_id: object) -> None:
     """One more frame on a :func:`frame_progress` task, with its speed as the ``fps`` field."""
     progress.advance(task_id)  # type: ignore[arg-type]
-    task = progress.tasks[0]
+    task = next(t for t in progress.tasks if t.id == task_id)
     progress.update(task_id, fps=task.speed or 0.0)  # type: ignore[arg-type]
 
 

@@ -30,9 +30,9 @@ THRESHOLD_QUANTILE = 0.95
 THRESHOLD_MARGIN = 1.5
 """…times this margin (a new track may look a little less like the examples than they look alike)."""
 MAX_THRESHOLD = 0.6
+"""Cosine distance cap on the learned threshold."""
 MAX_COLOUR_WEIGHT = 10.0
 """Largest weight of the colour part (beyond it the shape would not count at all)."""
-"""Cosine distance cap on the learned threshold."""
 _TRACK_RE = re.compile(r"^(?P<group>.+_t\d+)_f\d+")  # vtrack crops names: <source>_t<track>_f<frame>_...
 
 
