@@ -208,6 +208,12 @@ def markdown(case: Case, reports: list[CountReport], label: str) -> str:
     return "\n".join(lines)
 
 
+def _column_counts(case: Case, events: list[CountEvent]) -> list[int]:
+    """Events per column of ``case`` (line, class, direction)."""
+    keys = [(e.line, e.class_name, e.direction) for e in events]
+    return [keys.count(c) for c in case.columns]
+
+
 def phase_table(
     case: Case, strides: list[int], predict: Callable[..., tuple[list[CountEvent], dict[str, Any]]]
 ) -> tuple[str, dict[str, Any]]:
@@ -224,8 +230,7 @@ def phase_table(
         per_phase = []
         for phase in range(k):
             events, _ = predict(k, phase)
-            keys = [(e.line, e.class_name, e.direction) for e in events]
-            per_phase.append([keys.count(c) for c in case.columns])
+            per_phase.append(_column_counts(case, events))
         cols = np.asarray(per_phase).T  # (columns, phases)
         cells = [f"{' '.join(map(str, col))}; {col.mean():.2f} ({col.min()}–{col.max()})" for col in cols]
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
@@ -251,8 +256,7 @@ def schedule_table(
             looks.add(f)
             f += int(rng.choice(gaps))
         events, _ = predict(max(gaps), 0, looks)
-        keys = [(e.line, e.class_name, e.direction) for e in events]
-        per.append([keys.count(c) for c in case.columns])
+        per.append(_column_counts(case, events))
     cols = np.asarray(per).T
     cells = " | ".join(f"{col.mean():.2f} ({col.min()}–{col.max()})" for col in cols)
     head = " | ".join(" ".join(c) for c in case.columns)
